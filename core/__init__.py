@@ -1,0 +1,1 @@
+"""Likely's core: data, predictions, segments and campaigns. Never imports Streamlit."""

@@ -1,0 +1,53 @@
+"""CLI: `seed`, `import users|events`, `setup` (what `make run` calls before starting the app)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core import summary
+from core.db import get_engine
+from core.importer import import_events, import_users
+from core.progress import printer
+from core.seed import generate
+
+
+def register(subparsers) -> None:
+    seed = subparsers.add_parser("seed", help="replace all data with deterministic demo data")
+    seed.add_argument("--users", type=int, default=50_000, help="how many users (default 50,000)")
+    seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    seed.add_argument("--anchor", type=datetime.fromisoformat, help="the data's 'now' (default: today 00:00 UTC)")
+    seed.set_defaults(handler=_seed)
+
+    imp = subparsers.add_parser("import", help="import users or events from a CSV file (all or nothing)")
+    imp.add_argument("kind", choices=["users", "events"])
+    imp.add_argument("file")
+    imp.set_defaults(handler=_import)
+
+    setup = subparsers.add_parser("setup", help="create the database with demo data if it holds no users yet")
+    setup.add_argument("--users", type=int, default=50_000)
+    setup.set_defaults(handler=_setup)
+
+
+def _seed(args) -> int:
+    result = generate(get_engine(), users=args.users, seed=args.seed, anchor=args.anchor, progress=printer("seed "))
+    print(f"seeded {result.users:,} users and {result.events:,} events up to {result.anchor:%Y-%m-%d}")
+    return 0
+
+
+def _import(args) -> int:
+    engine = get_engine()
+    say = printer("import ")
+    result = import_users(engine, args.file, say) if args.kind == "users" else import_events(engine, args.file, say)
+    print(f"imported {result.rows:,} {args.kind} rows ({result.created_users:,} new users)")
+    return 0
+
+
+def _setup(args) -> int:
+    engine = get_engine()
+    say = printer("setup ")
+    if summary.user_count(engine) == 0:
+        say(f"no data yet: generating the demo database ({args.users:,} users)")
+        generate(engine, users=args.users, progress=say)
+    else:
+        say("database already holds data: nothing to generate")
+    return 0

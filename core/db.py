@@ -1,0 +1,114 @@
+"""The one place that owns the database engine.
+
+`DATABASE_URL` selects the database; the default is an embedded SQLite file in
+`data/app.db`, tuned for an interactive app (WAL, foreign keys, busy timeout).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'app.db'}"
+
+_engines: dict[str, Engine] = {}
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """A new engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not in_memory:
+            path = url.split("sqlite:///", 1)[1]
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if in_memory:
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The shared engine for `url` (default: `DATABASE_URL`), created once per process."""
+    url = url or database_url()
+    if url not in _engines:
+        _engines[url] = make_engine(url)
+        init_db(_engines[url])
+    return _engines[url]
+
+
+def init_db(engine: Engine) -> None:
+    """Create every table that does not exist yet."""
+    from core import models
+
+    models.Base.metadata.create_all(engine)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    factory = sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def bulk_insert(connection, table_name: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Insert plain tuples through the DBAPI cursor: the fast path for millions of rows."""
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def data_version(engine: Engine | None = None) -> int:
+    """A number that changes whenever users, events, facts or scores change."""
+    from core.models import AppMeta
+
+    with session_scope(engine) as session:
+        row = session.scalar(select(AppMeta).where(AppMeta.key == "data_version"))
+        return int(row.value) if row else 0
+
+
+def bump_data_version(session: Session) -> None:
+    """Mark the data as changed, so in-memory caches reload."""
+    from core.models import AppMeta
+
+    row = session.get(AppMeta, "data_version")
+    if row is None:
+        session.add(AppMeta(key="data_version", value="1"))
+    else:
+        row.value = str(int(row.value) + 1)

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Campaigns")
+st.info("Coming soon.")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Predictions")
+st.info("Coming soon.")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Segments")
+st.info("Coming soon.")
