@@ -230,7 +230,9 @@ def _clean_event(row: dict[str, str], line: int, problems: _Problems) -> tuple |
     try:
         moment = parse_timestamp(row["timestamp"])
     except ValueError:
-        problems.add(line, "timestamp", f"'{row['timestamp']}' is not an ISO 8601 timestamp (e.g. 2026-03-01T18:45:00Z)")
+        problems.add(
+            line, "timestamp", f"'{row['timestamp']}' is not an ISO 8601 timestamp (e.g. 2026-03-01T18:45:00Z)"
+        )
     value = None
     if row.get("value"):
         try:
@@ -280,7 +282,9 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
             continue
         rows += 1
         if row["user_id"] in seen:
-            problems.add(line, "user_id", f"duplicate user id '{row['user_id']}' (first on line {seen[row['user_id']]})")
+            problems.add(
+                line, "user_id", f"duplicate user id '{row['user_id']}' (first on line {seen[row['user_id']]})"
+            )
         elif row["user_id"]:
             seen[row["user_id"]] = line
         _clean_user(row, line, problems)

@@ -115,9 +115,7 @@ class Prediction(Base):
 
 class PredictionScore(Base):
     __tablename__ = "prediction_scores"
-    prediction_id: Mapped[int] = mapped_column(
-        ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True
-    )
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[float] = mapped_column(Float)  # 0-100
     category: Mapped[str] = mapped_column(String(8))  # Low / Medium / High

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -51,13 +51,30 @@ FIRST_NAMES = {
     "fr": ["Camille", "Louis", "Léa", "Hugo", "Chloé", "Jules", "Manon", "Gabriel", "Inès", "Arthur", "Zoé", "Théo"],
     "de": ["Mia", "Ben", "Emilia", "Paul", "Hannah", "Leon", "Lina", "Finn", "Lea", "Elias", "Marie", "Jonas"],
     "es": ["Lucía", "Hugo", "Sofía", "Martín", "María", "Pablo", "Julia", "Daniel", "Paula", "Álvaro", "Sara", "Mateo"],
-    "pt": ["Helena", "Miguel", "Alice", "Arthur", "Laura", "Heitor", "Valentina", "Davi", "Júlia", "Gael", "Sophia", "Théo"],
+    "pt": [
+        "Helena",
+        "Miguel",
+        "Alice",
+        "Arthur",
+        "Laura",
+        "Heitor",
+        "Valentina",
+        "Davi",
+        "Júlia",
+        "Gael",
+        "Sophia",
+        "Théo",
+    ],
     "ja": ["Yui", "Haruto", "Aoi", "Sota", "Hina", "Minato", "Mei", "Riku", "Sakura", "Yuto", "Rin", "Ren"],
 }
 ITEM_CATEGORIES = ["shoes", "jackets", "bags", "accessories", "sportswear", "home"]
 # Share of a day's sessions per local hour: weekdays peak in the evening, weekends from late morning.
-WEEKDAY_HOURS = np.array([1, 0.5, 0.3, 0.2, 0.2, 0.4, 1.2, 2.5, 3, 2.2, 2, 2.3, 3.2, 3, 2.4, 2.3, 2.6, 3.4, 4.6, 6, 6.6, 5.6, 3.8, 2])
-WEEKEND_HOURS = np.array([1.6, 1, 0.6, 0.3, 0.2, 0.2, 0.4, 0.9, 1.8, 3, 4, 4.6, 4.8, 4.5, 4.2, 4, 4, 4.2, 4.6, 5, 5.2, 4.6, 3.4, 2.4])
+WEEKDAY_HOURS = np.array(
+    [1, 0.5, 0.3, 0.2, 0.2, 0.4, 1.2, 2.5, 3, 2.2, 2, 2.3, 3.2, 3, 2.4, 2.3, 2.6, 3.4, 4.6, 6, 6.6, 5.6, 3.8, 2]
+)
+WEEKEND_HOURS = np.array(
+    [1.6, 1, 0.6, 0.3, 0.2, 0.2, 0.4, 0.9, 1.8, 3, 4, 4.6, 4.8, 4.5, 4.2, 4, 4, 4.2, 4.6, 5, 5.2, 4.6, 3.4, 2.4]
+)
 WEEKEND_BOOST = 1.25  # sessions are a quarter more frequent on a weekend day
 
 
@@ -188,7 +205,11 @@ def _chunk(rng, ids, anchor_s, window_start_s, offsets, zones, zone_index, first
     has_email = rng.random(n) < 0.88
     email_opt_in = has_email & (rng.random(n) < 0.45)
     propensity = _sigmoid(
-        -2.5 + 0.7 * np.log(engagement / 0.12) + platform_effect + country_lift + 0.3 * email_opt_in
+        -2.5
+        + 0.7 * np.log(engagement / 0.12)
+        + platform_effect
+        + country_lift
+        + 0.3 * email_opt_in
         + rng.normal(0, 0.7, n)
     )
 
@@ -199,7 +220,9 @@ def _chunk(rng, ids, anchor_s, window_start_s, offsets, zones, zone_index, first
     external = np.array([f"u{i:07d}" for i in ids], dtype=object)
     emails = np.where(has_email, [f"{f.lower()}.{i}@example.com" for f, i in zip(first_names, ids, strict=True)], None)
     token = rng.random(n) < np.array([PUSH_TOKEN_RATE[p] for p in PLATFORMS])[platform]
-    versions = [APP_VERSIONS[p][k % len(APP_VERSIONS[p])] for p, k in zip(platform_name, rng.integers(0, 3, n), strict=True)]
+    versions = [
+        APP_VERSIONS[p][k % len(APP_VERSIONS[p])] for p, k in zip(platform_name, rng.integers(0, 3, n), strict=True)
+    ]
     buckets = rng.integers(0, 10_000, n)
     created_text = _format_ts(created_s)
     user_rows = list(

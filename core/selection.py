@@ -30,8 +30,17 @@ class LikelihoodSelection:
     def to_filter(self) -> dict:
         """The segment filter this selection stands for."""
         if self.categories:
-            return {"type": "likelihood_category", "prediction": self.prediction_id, "categories": list(self.categories)}
-        return {"type": "likelihood_score", "prediction": self.prediction_id, "min": self.score_min, "max": self.score_max}
+            return {
+                "type": "likelihood_category",
+                "prediction": self.prediction_id,
+                "categories": list(self.categories),
+            }
+        return {
+            "type": "likelihood_score",
+            "prediction": self.prediction_id,
+            "min": self.score_min,
+            "max": self.score_max,
+        }
 
     def to_query_params(self) -> dict[str, str]:
         params = {"prediction": str(self.prediction_id)}

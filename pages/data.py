@@ -1,0 +1,84 @@
+"""Data: what the database holds, CSV import, and demo data regeneration."""
+
+import pandas as pd
+import streamlit as st
+
+from core.db import database_url, get_engine
+from core.errors import UserError
+from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_users
+from core.seed import generate
+from core.summary import database_summary
+
+st.title("Data")
+engine = get_engine()
+
+summary = database_summary(engine)
+users_col, events_col, range_col = st.columns(3)
+users_col.metric("Users", f"{summary.users:,}")
+events_col.metric("Events", f"{summary.events:,}")
+if summary.first_event:
+    range_col.metric("Event history", f"{summary.first_event:%d %b %Y} → {summary.last_event:%d %b %Y}")
+else:
+    range_col.metric("Event history", "none yet")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Events by name")
+    if summary.events_by_name:
+        st.dataframe(
+            pd.DataFrame({"event": list(summary.events_by_name), "count": list(summary.events_by_name.values())}),
+            hide_index=True,
+            width="stretch",
+        )
+with right:
+    st.subheader("Users by platform")
+    if summary.users_by_platform:
+        st.dataframe(
+            pd.DataFrame(
+                {"platform": list(summary.users_by_platform), "users": list(summary.users_by_platform.values())}
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+st.divider()
+st.subheader("Import your own data")
+st.caption(
+    "An import is all or nothing: if any row is wrong, the error names the file, line and column, "
+    "and nothing is written. Timestamps are ISO 8601; without an offset they are taken as UTC."
+)
+kind = st.radio("What are you importing?", ["users", "events"], horizontal=True, key="import_kind")
+columns = USER_COLUMNS if kind == "users" else EVENT_COLUMNS
+required = "user_id" if kind == "users" else "user_id, event, timestamp"
+st.markdown(f"Columns: `{', '.join(columns)}` — required: `{required}`.")
+upload = st.file_uploader(f"{kind}.csv", type=["csv"], key=f"upload_{kind}")
+if st.button(f"Import {kind}", disabled=upload is None, type="primary"):
+    importer = import_users if kind == "users" else import_events
+    with st.status(f"Importing {upload.name}…", expanded=True) as status:
+        try:
+            result = importer(engine, upload, progress=st.write)
+        except UserError as error:
+            status.update(label="Nothing was imported", state="error")
+            st.error(str(error))
+        else:
+            status.update(label=f"Imported {result.rows:,} rows", state="complete")
+            st.success(f"Imported {result.rows:,} {kind} rows ({result.created_users:,} new users).")
+
+st.divider()
+st.subheader("Demo data")
+st.caption(
+    f"Database: `{database_url().split('@')[-1]}`. Regenerating replaces every user and event "
+    "(saved segments and campaigns are kept; predictions are re-scored)."
+)
+with st.form("regenerate"):
+    count = st.number_input("Users", min_value=100, max_value=2_000_000, value=50_000, step=10_000)
+    seed = st.number_input("Seed", min_value=0, value=7, step=1)
+    confirm = st.checkbox("Yes, replace all users and events")
+    if st.form_submit_button("Regenerate demo data"):
+        if not confirm:
+            st.error("Tick the confirmation box first: this replaces every user and event.")
+        else:
+            with st.status("Generating demo data…", expanded=True) as status:
+                generate(engine, users=int(count), seed=int(seed), progress=st.write)
+                status.update(label="Demo data ready", state="complete")
+            st.rerun()

@@ -1,0 +1,123 @@
+"""The app as a whole: every page renders, the real server answers, the CLI works end to end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["pages/predictions.py", "pages/segments.py", "pages/campaigns.py", "pages/data.py"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_an_exception(app_database, page):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, f"{page} shows no title"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_database(empty_engine, monkeypatch, page):
+    from core import db
+
+    monkeypatch.setenv("DATABASE_URL", str(empty_engine.url))
+    db._engines.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    db._engines.clear()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_data_page_shows_what_the_database_holds(app_database):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Users"] == "3,000"
+    assert int(metrics["Events"].replace(",", "")) > 30_000
+
+
+def test_data_page_refuses_regeneration_without_confirmation(app_database):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    submit = [b for b in at.get("button") if b.label == "Regenerate demo data"]
+    assert submit, "the regenerate button is missing"
+    submit[0].click().run()
+    assert any("Tick the confirmation box" in e.value for e in at.error)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Users"] == "3,000"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_real_server_answers_its_health_check(app_database):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": str(app_database.url)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as response:
+                    body = response.read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert body == "ok"
+        with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as response:
+            assert response.status == 200
+            assert "<html" in response.read().decode().lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_cli_seed_and_import_report_what_they_did(empty_engine, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DATABASE_URL", str(empty_engine.url))
+    from core import db
+
+    db._engines.clear()
+    assert cli_main(["seed", "--users", "200", "--seed", "5", "--anchor", "2026-03-01"]) == 0
+    assert "seeded 200 users" in capsys.readouterr().out
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event,timestamp\nu0000001,session,2026-02-28T10:00:00Z\nzz,session,2026-02-28\n")
+    assert cli_main(["import", "events", str(events)]) == 0
+    assert "imported 2 events rows (1 new users)" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,event,timestamp\nzz,session,soon\n")
+    assert cli_main(["import", "events", str(bad)]) == 2
+    assert "bad.csv, line 2, column 'timestamp'" in capsys.readouterr().err
+    db._engines.clear()
+
+
+def test_setup_seeds_only_an_empty_database(app_database, capsys):
+    assert cli_main(["setup"]) == 0
+    assert "nothing to generate" in capsys.readouterr().err
