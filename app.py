@@ -2,19 +2,31 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Likely", page_icon="🎯", layout="wide")
+from pages import FRAME_FLAG, OPEN_PARAM
 
-PAGES = [
-    st.Page(
-        "pages/predictions.py", title="Predictions", icon=":material/insights:", url_path="predictions", default=True
-    ),
-    st.Page("pages/segments.py", title="Segments", icon=":material/group:", url_path="segments"),
-    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/campaign:", url_path="campaigns"),
-    st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
+st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide")
+st.session_state[FRAME_FLAG] = True
+
+SCREENS = [  # file, title, icon, url path
+    ("pages/predictions.py", "Predictions", ":material/insights:", "predictions"),
+    ("pages/segments.py", "Segments", ":material/group:", "segments"),
+    ("pages/campaigns.py", "Campaigns", ":material/campaign:", "campaigns"),
+    ("pages/data.py", "Data", ":material/database:", "data"),
 ]
 
 with st.sidebar:
-    st.markdown("### 🎯 Likely")
+    st.markdown("### :material/target: Likely")
     st.caption("Target users by how likely they are to act.")
 
-st.navigation(PAGES).run()
+page = st.navigation(
+    [
+        st.Page(file, title=title, icon=icon, url_path=url_path, default=index == 0)
+        for index, (file, title, icon, url_path) in enumerate(SCREENS)
+    ]
+)
+if OPEN_PARAM in st.query_params:  # a deep link that first ran without the frame (see pages.ensure_frame)
+    params = st.query_params.to_dict()
+    target = params.pop(OPEN_PARAM)
+    if target in [file for file, *_ in SCREENS]:
+        st.switch_page(target, query_params=params)
+page.run()

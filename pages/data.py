@@ -8,6 +8,9 @@ from core.errors import UserError
 from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_users
 from core.seed import generate
 from core.summary import database_summary
+from pages import ensure_frame
+
+ensure_frame("pages/data.py")
 
 st.title("Data")
 engine = get_engine()
@@ -17,7 +20,7 @@ users_col, events_col, range_col = st.columns(3)
 users_col.metric("Users", f"{summary.users:,}")
 events_col.metric("Events", f"{summary.events:,}")
 if summary.first_event:
-    range_col.metric("Event history", f"{summary.first_event:%d %b %Y} → {summary.last_event:%d %b %Y}")
+    range_col.metric("Event history", f"{summary.first_event:%d %b} → {summary.last_event:%d %b %Y}")
 else:
     range_col.metric("Event history", "none yet")
 
@@ -54,15 +57,19 @@ st.markdown(f"Columns: `{', '.join(columns)}` — required: `{required}`.")
 upload = st.file_uploader(f"{kind}.csv", type=["csv"], key=f"upload_{kind}")
 if st.button(f"Import {kind}", disabled=upload is None, type="primary"):
     importer = import_users if kind == "users" else import_events
+    outcome = error = None
     with st.status(f"Importing {upload.name}…", expanded=True) as status:
         try:
-            result = importer(engine, upload, progress=st.write)
-        except UserError as error:
-            status.update(label="Nothing was imported", state="error")
-            st.error(str(error))
+            outcome = importer(engine, upload, progress=st.write)
+        except UserError as problem:
+            error = problem
+            status.update(label="Nothing was imported", state="error", expanded=False)
         else:
-            status.update(label=f"Imported {result.rows:,} rows", state="complete")
-            st.success(f"Imported {result.rows:,} {kind} rows ({result.created_users:,} new users).")
+            status.update(label=f"Imported {outcome.rows:,} rows", state="complete", expanded=False)
+    if error:
+        st.error(str(error))
+    else:
+        st.success(f"Imported {outcome.rows:,} {kind} rows ({outcome.created_users:,} new users).")
 
 st.divider()
 st.subheader("Demo data")
