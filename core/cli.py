@@ -15,6 +15,7 @@ from core.errors import UserError
 
 COMMAND_MODULES = [
     "core.data_commands",
+    "core.segment_commands",
 ]
 
 

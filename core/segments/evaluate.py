@@ -1,0 +1,226 @@
+"""Live answers from the in-memory store: counts, ids, funnel, reach, breakdown, lookup, sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from core.channels import CHANNELS
+from core.db import get_engine
+from core.errors import UserError
+from core.segments.definition import Located, located_filters, truncated, validate
+from core.segments.filters import USER_FACTS, USERS, FilterError
+from core.segments.sql import as_naive_utc
+from core.segments.store import UserStore, user_store
+from core.tiers import TIERS
+
+
+def filter_mask(item: Located, store: UserStore, now: datetime) -> np.ndarray:
+    """One filter's mask; its errors name where it sits."""
+    try:
+        return item.kind.mask(item.spec, store, now)
+    except FilterError as error:
+        raise UserError(f"{item.where}: {error}") from None
+
+
+def _group_mask(section: str, g: int, group: dict, store: UserStore, now: datetime) -> np.ndarray | None:
+    result = None
+    for f, spec in enumerate(group["filters"]):
+        from core.segments.filters import FILTERS
+
+        mask = filter_mask(Located(section, g, f, spec, FILTERS[spec["type"]]), store, now)
+        if result is None:
+            result = mask
+        elif group["match"] == "all":
+            result &= mask
+        else:
+            result |= mask
+    return result
+
+
+def segment_mask(definition, store: UserStore, now: datetime | None = None) -> np.ndarray:
+    """Which of the store's users the definition keeps (a boolean array aligned with store.ids)."""
+    definition = validate(definition)
+    now = as_naive_utc(now)
+    result = None
+    for g, group in enumerate(definition["groups"]):
+        mask = _group_mask("groups", g, group, store, now)
+        if mask is None:
+            continue
+        if result is None:
+            result = mask
+        elif definition["match"] == "all":
+            result &= mask
+        else:
+            result |= mask
+    if result is None:
+        result = np.ones(store.size, dtype=bool)
+    for g, group in enumerate(definition["exclude"]):
+        mask = _group_mask("exclude", g, group, store, now)
+        if mask is not None:
+            result &= ~mask
+    return result
+
+
+def matching_user_ids(definition, engine: Engine | None = None, now: datetime | None = None) -> np.ndarray:
+    """The users the definition keeps: sorted int64 users.id."""
+    store = user_store(engine)
+    return store.ids[segment_mask(definition, store, now)]
+
+
+def count(definition, engine: Engine | None = None, now: datetime | None = None) -> int:
+    """The exact audience size."""
+    store = user_store(engine)
+    return int(np.count_nonzero(segment_mask(definition, store, now)))
+
+
+def total_users(engine: Engine | None = None) -> int:
+    return user_store(engine).size
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    where: str
+    sentence: str
+    alone: int  # users this filter keeps on its own
+    after: int  # audience size once this filter (and every one before it) applies
+
+
+def funnel(definition, engine: Engine | None = None, now: datetime | None = None, names=None) -> list[FunnelStep]:
+    """Audience size after each filter, in reading order (groups, then exclusions)."""
+    definition = validate(definition)
+    store, now = user_store(engine), as_naive_utc(now)
+    steps = []
+    for k, item in enumerate(located_filters(definition), start=1):
+        alone = int(np.count_nonzero(filter_mask(item, store, now)))
+        after = int(np.count_nonzero(segment_mask(truncated(definition, k), store, now)))
+        steps.append(FunnelStep(item.where, item.kind.sentence(item.spec, names or {}), alone, after))
+    return steps
+
+
+def reachable_counts(definition, engine: Engine | None = None, now: datetime | None = None) -> dict[str, int]:
+    """For each channel (core.channels.CHANNELS), how many users of the segment it can reach."""
+    store = user_store(engine)
+    mask = segment_mask(definition, store, now)
+    return {channel: int(np.count_nonzero(mask & store.reachable[channel])) for channel in CHANNELS}
+
+
+def likelihood_breakdown(
+    definition, prediction_id: int, engine: Engine | None = None, now: datetime | None = None
+) -> list[dict]:
+    """How many of the segment's users sit in each tier of a prediction (any kind), plus unscored."""
+    store = user_store(engine)
+    mask = segment_mask(definition, store, now)
+    try:
+        scores = store.scores(int(prediction_id), targeting=False)
+    except FilterError as error:
+        raise UserError(f"likelihood breakdown: {error}") from None
+    total = int(np.count_nonzero(mask))
+    rows = []
+    for code, tier in enumerate(TIERS):
+        users = int(np.count_nonzero(mask & (scores.category == code)))
+        rows.append({"tier": tier.name, "label": tier.label(), "users": users})
+    rows.append({"tier": "Unscored", "label": "Unscored", "users": int(np.count_nonzero(mask & (scores.category < 0)))})
+    for row in rows:
+        row["share"] = row["users"] / total * 100 if total else 0.0
+    return rows
+
+
+@dataclass(frozen=True)
+class FilterCheck:
+    where: str
+    sentence: str
+    passed: bool
+    excluding: bool  # an exclusion-group filter (passing it counts against the user)
+
+
+@dataclass(frozen=True)
+class UserExplanation:
+    external_id: str
+    user_id: int | None
+    matches: bool
+    reasons: list[str]
+    checks: list[FilterCheck]
+
+
+def explain_user(
+    definition, external_id: str, engine: Engine | None = None, now: datetime | None = None, names=None
+) -> UserExplanation:
+    """Does this user match, and if not, which filters keep them out."""
+    definition = validate(definition)
+    engine = engine or get_engine()
+    store, now = user_store(engine), as_naive_utc(now)
+    external_id = str(external_id).strip()
+    with engine.connect() as connection:
+        user_id = connection.execute(sa.select(USERS.c.id).where(USERS.c.external_id == external_id)).scalar()
+    if user_id is None:
+        return UserExplanation(external_id, None, False, [f"no user has the id {external_id!r}"], [])
+    position = store.positions_of([user_id])
+    if not len(position):
+        return UserExplanation(external_id, user_id, False, ["this user arrived after the data was loaded"], [])
+    at = int(position[0])
+    checks, passed = [], {}
+    for item in located_filters(definition):
+        ok = bool(filter_mask(item, store, now)[at])
+        passed.setdefault((item.section, item.group), []).append((item, ok))
+        checks.append(
+            FilterCheck(item.where, item.kind.sentence(item.spec, names or {}), ok, item.section == "exclude")
+        )
+
+    def group_ok(section: str, g: int, match: str) -> bool:
+        results = [ok for _, ok in passed.get((section, g), [])]
+        return all(results) if match == "all" else any(results)
+
+    groups = [(g, grp) for g, grp in enumerate(definition["groups"]) if grp["filters"]]
+    group_results = {g: group_ok("groups", g, grp["match"]) for g, grp in groups}
+    if not groups:
+        included = True
+    elif definition["match"] == "all":
+        included = all(group_results.values())
+    else:
+        included = any(group_results.values())
+    reasons = []
+    if not included:
+        for g, _group in groups:
+            if group_results[g] and definition["match"] == "any":
+                continue
+            for item, ok in passed[("groups", g)]:
+                if not ok:
+                    reasons.append(f"fails {item.where}: {item.kind.sentence(item.spec, names or {})}")
+    excluded_by = [
+        g for g, grp in enumerate(definition["exclude"]) if grp["filters"] and group_ok("exclude", g, grp["match"])
+    ]
+    for g in excluded_by:
+        reasons.append(f"removed by exclusion group {g + 1}")
+    matches = included and not excluded_by
+    if matches:
+        reasons = ["matches every condition"]
+    return UserExplanation(external_id, int(user_id), matches, reasons, checks)
+
+
+SAMPLE_COLUMNS = ("external_id", "first_name", "email", "platform", "country", "language", "timezone")
+
+
+def sample(
+    definition, n: int = 10, engine: Engine | None = None, now: datetime | None = None, seed: int = 0
+) -> pd.DataFrame:
+    """Up to `n` matching users (a reproducible random pick), with their main facts."""
+    engine = engine or get_engine()
+    ids = matching_user_ids(definition, engine, now)
+    if len(ids) > n:
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
+    columns = [USERS.c[name] for name in SAMPLE_COLUMNS] + [USER_FACTS.c.last_used_at, USER_FACTS.c.session_count]
+    query = (
+        sa.select(*columns)
+        .select_from(USERS.outerjoin(USER_FACTS, USER_FACTS.c.user_id == USERS.c.id))
+        .where(USERS.c.id.in_([int(i) for i in ids]))
+        .order_by(USERS.c.id)
+    )
+    with engine.connect() as connection:
+        result = connection.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
