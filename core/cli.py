@@ -14,6 +14,7 @@ import sys
 from core.errors import UserError
 
 COMMAND_MODULES = [
+    "core.campaign_commands",
     "core.data_commands",
     "core.segment_commands",
 ]

@@ -1,0 +1,57 @@
+"""CLI: `dispatch [--until ISO]` writes due messages to the outbox; `campaign list` shows campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.db import get_engine
+from core.errors import UserError
+
+
+def _iso(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--until {value!r} is not an ISO date-time (e.g. 2025-06-12T18:00)") from None
+    if moment.tzinfo is not None:
+        from datetime import UTC
+
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def register(subparsers) -> None:
+    dispatch = subparsers.add_parser("dispatch", help="write every due campaign message to the outbox (idempotent)")
+    dispatch.add_argument("--until", type=str, help="send instants up to this UTC date-time (default: now)")
+    dispatch.add_argument("--campaign", type=int, action="append", help="only this campaign id (repeatable)")
+    dispatch.set_defaults(handler=_dispatch)
+
+    campaign = subparsers.add_parser("campaign", help="campaigns")
+    sub = campaign.add_subparsers(dest="campaign_command", required=True)
+    listing = sub.add_parser("list", help="list campaigns with status and next send")
+    listing.set_defaults(handler=_list)
+
+
+def _dispatch(args) -> int:
+    from core.campaigns import dispatch
+
+    until = _iso(args.until) if args.until else None
+    report = dispatch(get_engine(), until=until, campaign_ids=args.campaign)
+    for campaign_id, count in report.by_campaign.items():
+        print(f"campaign {campaign_id}: {count:,} messages written")
+    for campaign_id, problem in report.problems.items():
+        print(f"campaign {campaign_id}: skipped, {problem}")
+    print(f"{report.written:,} messages written to the outbox")
+    return 1 if report.problems else 0
+
+
+def _list(args) -> int:
+    from core.campaigns import list_campaigns
+
+    frame = list_campaigns(get_engine())
+    if frame.empty:
+        print("no campaigns yet")
+        return 0
+    columns = ["id", "name", "audience", "channel", "status", "next_send", "messages_written"]
+    print(frame[columns].to_string(index=False))
+    return 0

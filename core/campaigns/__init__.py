@@ -1,0 +1,73 @@
+"""Campaigns: personalised copy, schedules in each user's local time, launch, and the outbox.
+
+Modules: templating (sandboxed Liquid), limits (push lengths and payloads), personalise
+(tier variants and offers per user), schedule (RFC 5545 recurrence, local-time delivery),
+audience (who a campaign targets and reaches), sessions (the sessions chart), coverage (the
+"last used" window vs the cadence), store (drafts, validation, lifecycle), dispatch (outbox).
+"""
+
+from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS, reachable_user_ids, users_frame
+from core.campaigns.coverage import Coverage, check_coverage, last_used_window
+from core.campaigns.dispatch import DispatchReport, dispatch, outbox_frame
+from core.campaigns.limits import SURFACES, copy_warnings, device_view, payload_errors, truncate
+from core.campaigns.personalise import DEFAULT_OFFERS, CompiledMessage, copy_for_tier, template_problems
+from core.campaigns.schedule import describe, first_send_rollout, next_sends, to_utc, wall_occurrences
+from core.campaigns.sessions import session_rhythm, suggest_send_hour
+from core.campaigns.store import (
+    CampaignSpec,
+    Validation,
+    company_timezone,
+    duplicate,
+    get_campaign,
+    launch,
+    list_campaigns,
+    save_draft,
+    set_company_timezone,
+    transition,
+    validate,
+)
+from core.campaigns.templating import TemplateError, TemplateProblem, check, render
+
+__all__ = [
+    "CAMPAIGN_CHANNELS",
+    "DEFAULT_OFFERS",
+    "PLATFORMS",
+    "SURFACES",
+    "CampaignSpec",
+    "CompiledMessage",
+    "Coverage",
+    "DispatchReport",
+    "TemplateError",
+    "TemplateProblem",
+    "Validation",
+    "check",
+    "check_coverage",
+    "company_timezone",
+    "copy_for_tier",
+    "copy_warnings",
+    "describe",
+    "device_view",
+    "dispatch",
+    "duplicate",
+    "first_send_rollout",
+    "get_campaign",
+    "last_used_window",
+    "launch",
+    "list_campaigns",
+    "next_sends",
+    "outbox_frame",
+    "payload_errors",
+    "reachable_user_ids",
+    "render",
+    "save_draft",
+    "session_rhythm",
+    "set_company_timezone",
+    "suggest_send_hour",
+    "template_problems",
+    "to_utc",
+    "transition",
+    "truncate",
+    "users_frame",
+    "validate",
+    "wall_occurrences",
+]

@@ -1,0 +1,216 @@
+"""The outbox writer: every send that is due, rendered per user, written exactly once.
+
+For each scheduled campaign, each occurrence since launch (or since the last resume) and
+each reachable user of the audience whose local send instant is at most `until`, one
+outbox row (campaign, occurrence, user) holds the rendered title and body. Rows are
+written in batches, one transaction each; users already written for an occurrence are
+skipped, so running it again, or after a crash half way, neither doubles nor skips a message
+(the UniqueConstraint on campaign, occurrence and user is the last guard).
+
+The audience of an occurrence is evaluated at the occurrence's wall-clock time read as UTC,
+so every run sees the same audience for the same occurrence. Re-eligibility: with
+`reeligible` false a user gets the campaign at most once; with `reeligible_after_days` N,
+again only N days after their previous message of this campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, select, text
+
+from core.campaigns import schedule as schedules
+from core.campaigns.audience import campaign_definition, reachable_user_ids, users_frame
+from core.campaigns.personalise import CompiledMessage, scores_for
+from core.campaigns.store import company_timezone
+from core.campaigns.templating import TemplateError
+from core.db import bulk_insert, get_engine, session_scope
+from core.errors import UserError
+from core.models import Campaign
+from core.timeutil import utcnow
+
+OUTBOX_COLUMNS = ("campaign_id", "occurrence", "user_id", "channel", "send_at", "title", "body", "created_at")
+
+
+@dataclass
+class DispatchReport:
+    written: int = 0
+    by_campaign: dict[int, int] = field(default_factory=dict)
+    problems: dict[int, str] = field(default_factory=dict)  # campaigns skipped, and why
+
+
+def _zones_of(users: pd.DataFrame, company_zone: str, local_time: bool) -> pd.Series:
+    zones = users["timezone"].astype(object)
+    lookup = {z: schedules.delivery_zone(z, company_zone, local_time) for z in pd.unique(zones)}
+    return zones.map(lookup).astype(object)
+
+
+def _previous_sends(engine: Engine, campaign_id: int, key: str) -> pd.Series:
+    """Each user's latest message of this campaign from an earlier occurrence."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT user_id, MAX(send_at) FROM outbox WHERE campaign_id = :c AND occurrence < :k GROUP BY user_id"
+            ),
+            {"c": campaign_id, "k": key},
+        ).all()
+    return pd.Series(pd.to_datetime([r[1] for r in rows]), index=[r[0] for r in rows], dtype="datetime64[ns]")
+
+
+def _already_written(engine: Engine, campaign_id: int, key: str) -> np.ndarray:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT user_id FROM outbox WHERE campaign_id = :c AND occurrence = :k"), {"c": campaign_id, "k": key}
+        ).all()
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def dispatch(
+    engine: Engine | None = None,
+    until: datetime | None = None,
+    batch_size: int = 1_000,
+    on_batch: Callable[[int], None] | None = None,
+    campaign_ids: list[int] | None = None,
+) -> DispatchReport:
+    """Write every due message (send instant <= `until`, naive UTC; default now) to the outbox.
+
+    `on_batch(total written so far)` runs after each committed batch (progress, tests).
+    """
+    engine = engine or get_engine()
+    until = until or utcnow()
+    report = DispatchReport()
+    with session_scope(engine) as session:
+        query = select(Campaign).where(Campaign.status == "scheduled", Campaign.launched_at.is_not(None))
+        if campaign_ids is not None:
+            query = query.where(Campaign.id.in_(campaign_ids))
+        campaigns = list(session.scalars(query.order_by(Campaign.id)))
+    company_zone = company_timezone(engine)
+    for campaign in campaigns:
+        try:
+            written = _dispatch_campaign(engine, campaign, until, company_zone, batch_size, report, on_batch)
+        except (TemplateError, UserError) as error:
+            report.problems[campaign.id] = str(error)
+            continue
+        report.by_campaign[campaign.id] = written
+    return report
+
+
+def _dispatch_campaign(
+    engine: Engine,
+    campaign: Campaign,
+    until: datetime,
+    company_zone: str,
+    batch_size: int,
+    report: DispatchReport,
+    on_batch: Callable[[int], None] | None,
+) -> int:
+    schedule = campaign.schedule or {}
+    settings = campaign.settings or {}
+    since = campaign.launched_at
+    if settings.get("active_from"):
+        since = max(since, datetime.fromisoformat(settings["active_from"]))
+    compiled = CompiledMessage(campaign.message or {}, campaign.channel)
+    definition = campaign_definition(engine, campaign.segment_id, campaign.audience)
+    if not definition and campaign.segment_id is None:
+        raise UserError("the campaign has no audience")
+    users = users_frame(engine)
+    zones = _zones_of(users, company_zone, schedules.uses_local_time(schedule))
+    walls = schedules.wall_occurrences(
+        schedule, since - schedules.ZONE_SPREAD, until + schedules.ZONE_SPREAD, launched_at=campaign.launched_at
+    )
+    prediction_id = (campaign.message or {}).get("prediction_id")
+    reeligible = bool(settings.get("reeligible", True))
+    after_days = settings.get("reeligible_after_days")
+    written = 0
+    for wall in walls:
+        key = schedules.occurrence_key(wall)
+        instants = schedules.instants(wall, pd.unique(zones), schedule, company_zone)
+        due_zones = [z for z, at in instants.items() if since <= at <= until]
+        if not due_zones:
+            continue
+        _, reachable = reachable_user_ids(engine, definition, campaign.channel, campaign.platforms, now=wall)
+        candidates = pd.Index(reachable)
+        candidates = candidates[zones.reindex(candidates).isin(due_zones).to_numpy()]
+        candidates = candidates.difference(pd.Index(_already_written(engine, campaign.id, key))).sort_values()
+        if len(candidates) == 0:
+            continue
+        send_at = zones.reindex(candidates).map(instants)
+        previous = _previous_sends(engine, campaign.id, key)
+        if len(previous):
+            last = previous.reindex(candidates)
+            had = last.notna().to_numpy()
+            if not reeligible:
+                blocked = had
+            elif after_days is not None:
+                blocked = had & (last.to_numpy() > (send_at - timedelta(days=float(after_days))).to_numpy())
+            else:
+                blocked = np.zeros(len(candidates), dtype=bool)
+            candidates, send_at = candidates[~blocked], send_at[~blocked]
+        scores = scores_for(engine, prediction_id, candidates)
+        people = users.loc[candidates]
+        rows: list[tuple] = []
+        created = utcnow()
+        for (user_id, user), score, tier, at in zip(
+            people.iterrows(),
+            scores["score"].to_numpy(),
+            scores["category"].to_numpy(),
+            send_at.to_numpy(),
+            strict=True,
+        ):
+            rendered = compiled.render(user, score, tier)
+            rows.append(
+                (
+                    campaign.id,
+                    key,
+                    int(user_id),
+                    campaign.channel,
+                    pd.Timestamp(at).to_pydatetime(),
+                    rendered.title,
+                    rendered.body,
+                    created,
+                )
+            )
+            if len(rows) >= batch_size:
+                written += _write(engine, rows, report, on_batch)
+                rows = []
+        if rows:
+            written += _write(engine, rows, report, on_batch)
+    return written
+
+
+def _write(engine: Engine, rows: list[tuple], report: DispatchReport, on_batch) -> int:
+    with engine.begin() as connection:
+        bulk_insert(connection, "outbox", OUTBOX_COLUMNS, [_sql_row(r) for r in rows])
+    report.written += len(rows)
+    if on_batch is not None:
+        on_batch(report.written)
+    return len(rows)
+
+
+def _sql_row(row: tuple) -> tuple:
+    # The DBAPI path bypasses SQLAlchemy's type handling: store datetimes as SQLite text.
+    return tuple(v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in row)
+
+
+def outbox_frame(
+    engine: Engine | None = None, campaign_id: int | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """Outbox rows (newest first) with the campaign's name, for display and CSV export."""
+    sql = (
+        "SELECT o.id, c.name AS campaign, o.occurrence, o.user_id, u.external_id, u.timezone, o.channel, "
+        "o.send_at AS send_at_utc, o.title, o.body, o.created_at "
+        "FROM outbox o JOIN campaigns c ON c.id = o.campaign_id JOIN users u ON u.id = o.user_id"
+    )
+    params: dict = {}
+    if campaign_id is not None:
+        sql += " WHERE o.campaign_id = :c"
+        params["c"] = campaign_id
+    sql += " ORDER BY o.send_at DESC, o.id DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with (engine or get_engine()).connect() as connection:
+        return pd.read_sql_query(text(sql), connection, params=params)
