@@ -1,0 +1,57 @@
+"""Event predictions: who is likely to perform an event within a window, and what to do about it.
+
+Public API (no Streamlit here; pages/predictions.py draws what these return):
+- train_prediction / refresh_scores / ensure_demo_predictions: training and scoring
+- list_predictions / get_prediction / find_prediction / export_scores: reading them back
+- score_distribution(...).summary / .histogram: the live slider figures
+- tier_playbook, user_reasons, quality_band: what the page explains
+"""
+
+from core.predictions.demo import DEMO_PREDICTIONS, ensure_demo_predictions
+from core.predictions.distribution import BUCKETS, ScoreDistribution, SelectionSummary, score_distribution
+from core.predictions.explain import user_reasons
+from core.predictions.features import event_names, latest_event_time
+from core.predictions.playbook import DEFAULT_AVERAGE_ORDER_VALUE, TierPlan, default_discounts, tier_playbook
+from core.predictions.quality import QUALITY_BANDS, accuracy_ratio, auc, calibration_table, quality_band
+from core.predictions.store import (
+    KINDS,
+    PredictionInfo,
+    delete_prediction,
+    export_scores,
+    find_prediction,
+    get_prediction,
+    list_predictions,
+)
+from core.predictions.training import MAX_WINDOW_DAYS, default_name, refresh_scores, train_prediction
+
+__all__ = [
+    "BUCKETS",
+    "DEFAULT_AVERAGE_ORDER_VALUE",
+    "DEMO_PREDICTIONS",
+    "KINDS",
+    "MAX_WINDOW_DAYS",
+    "QUALITY_BANDS",
+    "PredictionInfo",
+    "ScoreDistribution",
+    "SelectionSummary",
+    "TierPlan",
+    "accuracy_ratio",
+    "auc",
+    "calibration_table",
+    "default_discounts",
+    "default_name",
+    "delete_prediction",
+    "ensure_demo_predictions",
+    "event_names",
+    "export_scores",
+    "find_prediction",
+    "get_prediction",
+    "latest_event_time",
+    "list_predictions",
+    "quality_band",
+    "refresh_scores",
+    "score_distribution",
+    "tier_playbook",
+    "train_prediction",
+    "user_reasons",
+]

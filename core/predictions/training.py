@@ -1,0 +1,240 @@
+"""Train a prediction, score its audience, and refresh the scores later.
+
+Training looks back from the prediction's as-of time: features as they stood at
+`as_of - window`, label = performed the event in `(as_of - window, as_of]`. A quarter of the
+training users is held out to measure quality and calibration. Scoring then computes every
+audience user's features at `as_of` and applies the calibrated model.
+
+Refreshing (`refresh_scores`) re-scores with the stored model and features up to the newest
+event, without retraining (the leader retrains every two weeks; train a new prediction for
+that).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sqlalchemy import Engine, text
+
+from core.db import session_scope
+from core.errors import UserError
+from core.predictions import store
+from core.predictions.drivers import audience_drivers
+from core.predictions.features import (
+    CATEGORICAL,
+    FeatureSpec,
+    compute_features,
+    event_names,
+    latest_event_time,
+    other_event_names,
+    performers,
+)
+from core.predictions.model import TrainedModel, fit
+from core.predictions.quality import accuracy_ratio, auc, calibration_table
+
+MAX_WINDOW_DAYS = 60
+TRAIN_SAMPLE = 200_000  # larger audiences train on a random sample and score everyone
+PREVIEW_SAMPLE = 20_000
+HOLDOUT_SHARE = 0.25
+SCORE_CHUNK = 200_000
+DRIVER_SAMPLE = 200_000
+SEED = 20240611
+
+Progress = Callable[[str], None] | None
+
+
+def _say(progress: Progress) -> Callable[[str], None]:
+    return progress or (lambda _m: None)
+
+
+def default_name(event: str, window_days: int, kind: str) -> str:
+    name = f"{event.replace('_', ' ').capitalize()} in next {window_days} days"
+    return name if kind == "full" else f"{name} ({kind})"
+
+
+def validate(engine: Engine, event: str, window_days: int, kind: str, name: str) -> None:
+    """Raise UserError, changing nothing, when the request cannot be trained."""
+    if kind not in store.KINDS:
+        raise UserError(f"kind '{kind}' is not one of {', '.join(store.KINDS)}")
+    if not 1 <= int(window_days) <= MAX_WINDOW_DAYS:
+        raise UserError(f"window of {window_days} days: choose 1 to {MAX_WINDOW_DAYS} days")
+    known = event_names(engine)
+    if event not in known:
+        hint = f"; known events: {', '.join(known[:12])}" if known else "; the database holds no events yet"
+        raise UserError(f"event '{event}' does not occur in the data{hint}")
+    if not name.strip():
+        raise UserError("a prediction needs a name")
+    if store.name_taken(engine, name):
+        raise UserError(f"a prediction named '{name}' already exists; pick another name")
+
+
+def _audience_ids(engine: Engine, audience: dict | None, now: datetime) -> np.ndarray:
+    if audience:
+        from core.segments import matching_user_ids  # built alongside; imported lazily
+
+        return np.asarray(matching_user_ids(audience, engine, now=now), dtype=np.int64)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id FROM users ORDER BY id")).all()
+    return np.array([row[0] for row in rows], dtype=np.int64)
+
+
+def _categories(frame: pd.DataFrame) -> dict[str, list[str]]:
+    return {column: sorted({*frame[column].astype(str).unique(), "unknown"}) for column in CATEGORICAL}
+
+
+def train_prediction(
+    engine: Engine,
+    event: str,
+    window_days: int,
+    kind: str = "full",
+    name: str | None = None,
+    audience: dict | None = None,
+    as_of: datetime | None = None,
+    progress: Progress = None,
+) -> int:
+    """Train, evaluate and score a prediction; returns the new prediction's id."""
+    say = _say(progress)
+    started = time.monotonic()
+    window_days = int(window_days)
+    name = (name or default_name(event, window_days, kind)).strip()
+    validate(engine, event, window_days, kind, name)
+    as_of = as_of or latest_event_time(engine)
+    train_cut = as_of - timedelta(days=window_days)
+    rng = np.random.default_rng(SEED)
+
+    say("choosing the audience")
+    audience_ids = _audience_ids(engine, audience, as_of)
+    if len(audience_ids) == 0:
+        raise UserError("the audience is empty: no user matches it")
+    cap = PREVIEW_SAMPLE if kind == "preview" else TRAIN_SAMPLE
+    train_ids = np.sort(rng.choice(audience_ids, cap, replace=False)) if len(audience_ids) > cap else audience_ids
+    spec = FeatureSpec(event, window_days, other_event_names(engine, event))
+
+    say(f"computing history up to {train_cut:%Y-%m-%d} for {len(train_ids):,} users")
+    history = compute_features(engine, spec, train_cut, user_ids=train_ids, progress=say)
+    history = history[~(history["tenure_days"] < 0)]  # users who did not exist yet at the cut-off
+    labels = np.isin(history.index.to_numpy(), performers(engine, event, train_cut, as_of))
+    spec = FeatureSpec(event, window_days, spec.other_events, _categories(history))
+    for column in CATEGORICAL:
+        history[column] = pd.Categorical(history[column].astype(str), categories=spec.categories[column])
+
+    say(f"learning from {len(history):,} users ({int(labels.sum()):,} performed '{event}' in the window)")
+    stratify = labels if 2 <= labels.sum() <= len(labels) - 2 else None
+    if len(history) < 40 or stratify is None:
+        raise UserError(
+            f"not enough history to learn '{event}' over {window_days} days: "
+            f"{int(labels.sum()):,} of {len(history):,} users performed it in the training window"
+        )
+    fit_rows, held_rows = train_test_split(
+        np.arange(len(history)), test_size=HOLDOUT_SHARE, random_state=SEED, stratify=stratify
+    )
+    model = fit(history.iloc[fit_rows], labels[fit_rows], spec, seed=SEED)
+    held_p = model.probabilities(history.iloc[held_rows])
+    held_y = labels[held_rows]
+    quality, area = accuracy_ratio(held_y, held_p), auc(held_y, held_p)
+    say(f"quality on {len(held_rows):,} held-out users: accuracy ratio {quality:.1f}%, AUC {area:.3f}")
+
+    details = {
+        "trained_as_of": as_of.isoformat(),
+        "training_cutoff": train_cut.isoformat(),
+        "training_users": int(len(history)),
+        "holdout_users": int(len(held_rows)),
+        "training_positive_rate": float(labels.mean()),
+        "holdout_observed_rate": float(held_y.mean()),
+        "holdout_expected_rate": float(held_p.mean()),
+        "calibration": calibration_table(held_y, held_p),
+        "features": [spec.labels()[c] for c in spec.columns()],
+        "average_value": _average_value(engine, event),
+    }
+    with session_scope(engine) as session:
+        prediction_id = store.save_prediction(
+            session,
+            name=name,
+            event=event,
+            window_days=window_days,
+            audience=audience,
+            kind=kind,
+            as_of=as_of,
+            status="scoring",
+            quality=quality,
+            auc=area,
+            details=details,
+            model=model.to_bytes(),
+        )
+    try:
+        _score(engine, prediction_id, model, audience_ids, as_of, details, say)
+    except BaseException:
+        store.delete_prediction(engine, prediction_id)  # never leave a half-scored prediction behind
+        raise
+    say(f"done in {time.monotonic() - started:.1f}s")
+    return prediction_id
+
+
+def _average_value(engine: Engine, event: str) -> float | None:
+    """Mean value of the event (e.g. order value of a purchase), when it carries values."""
+    with engine.connect() as connection:
+        value = connection.execute(
+            text("SELECT AVG(value) FROM events WHERE name = :event AND value IS NOT NULL"), {"event": event}
+        ).scalar()
+    return None if value is None else float(value)
+
+
+def _score(engine, prediction_id, model: TrainedModel, audience_ids, as_of, details, say) -> None:
+    rng = np.random.default_rng(SEED + 1)
+    probabilities = np.zeros(len(audience_ids))
+    driver_take = min(1.0, DRIVER_SAMPLE / max(len(audience_ids), 1))
+    driver_frames, driver_scores = [], []
+    for start in range(0, len(audience_ids), SCORE_CHUNK):
+        chunk = audience_ids[start : start + SCORE_CHUNK]
+        features = compute_features(engine, model.spec, as_of, user_ids=chunk)
+        features = features.reindex(chunk)
+        for column in CATEGORICAL:
+            features[column] = pd.Categorical(
+                features[column].astype(str).fillna("unknown"), categories=model.spec.categories[column]
+            )
+        p = model.probabilities(features)
+        probabilities[start : start + len(chunk)] = p
+        keep = rng.random(len(chunk)) < driver_take
+        driver_frames.append(features[keep])
+        driver_scores.append(p[keep] * 100)
+        say(f"scored {min(start + SCORE_CHUNK, len(audience_ids)):,} / {len(audience_ids):,} users")
+    drivers = audience_drivers(pd.concat(driver_frames), np.concatenate(driver_scores), model.spec)
+    details = {
+        **details,
+        "audience_size": int(len(audience_ids)),
+        "expected_performers": float(probabilities.sum()),
+        "scored_as_of": as_of.isoformat(),
+        "drivers": drivers,
+    }
+    with session_scope(engine) as session:
+        store.write_scores(session, prediction_id, audience_ids, probabilities)
+        store.save_prediction(session, id=prediction_id, as_of=as_of, status="ready", details=details)
+
+
+def refresh_scores(engine: Engine, name_or_id: str | int, progress: Progress = None) -> int:
+    """Re-score a prediction's audience with its stored model and the newest data; returns its id.
+
+    The model is not retrained: features are recomputed up to the latest event, so scores
+    follow what users did since. Preview predictions do not update (like the leader's).
+    """
+    say = _say(progress)
+    prediction = store.find_prediction(engine, name_or_id)
+    if prediction.kind == "preview":
+        raise UserError(f"'{prediction.name}' is a preview prediction: its scores do not update")
+    with session_scope(engine) as session:
+        from core import models
+
+        blob = session.get(models.Prediction, prediction.id).model
+    if not blob:
+        raise UserError(f"'{prediction.name}' has no stored model to rescore with; train it again")
+    model = TrainedModel.from_bytes(blob)
+    as_of = latest_event_time(engine) or prediction.as_of
+    say(f"refreshing '{prediction.name}' with data up to {as_of:%Y-%m-%d %H:%M}")
+    audience_ids = _audience_ids(engine, prediction.audience, as_of)
+    _score(engine, prediction.id, model, audience_ids, as_of, prediction.details, say)
+    return prediction.id
