@@ -23,6 +23,10 @@ from core.campaigns.schedule import ZONE_SPREAD, occurrence_gaps, wall_occurrenc
 DAY = timedelta(days=1)
 
 
+def _days_text(n: float) -> str:
+    return f"{n:g} day" if n == 1 else f"{n:g} days"
+
+
 @dataclass(frozen=True)
 class Coverage:
     verdict: str  # "not_applicable" | "gap" | "overlap" | "overlap_prevented" | "exact"
@@ -101,9 +105,9 @@ def check_coverage(
         concerned = int(((lapse >= lo_band) & (lapse <= hi_band)).sum())
         return Coverage(
             "gap",
-            f"{described} but sends are up to {longest:g} days apart: users whose lapse crosses the window "
+            f"{described} but sends are up to {_days_text(longest)} apart: users whose lapse crosses the window "
             f"between two sends are never messaged. {concerned:,} users lapsed today will slip through around "
-            f"the next send. Widen the window to {longest:g} days or send more often.",
+            f"the next send. Widen the window to {_days_text(longest)} or send more often.",
             window,
             longest,
             concerned,
@@ -116,7 +120,7 @@ def check_coverage(
         if not reeligible or (after is not None and after >= shortest):
             return Coverage(
                 "overlap_prevented",
-                f"{described}, wider than the {shortest:g} days between sends: {concerned:,} users would be in it "
+                f"{described}, wider than the {_days_text(shortest)} between sends: {concerned:,} users would be in it "
                 f"at two sends, but the re-eligibility setting lets each receive it only once.",
                 window,
                 shortest,
@@ -124,8 +128,8 @@ def check_coverage(
             )
         return Coverage(
             "overlap",
-            f"{described}, wider than the {shortest:g} days between sends: {concerned:,} users will receive it "
-            f"twice. Narrow the window to {shortest:g} days or make users re-eligible only after {width:g} days.",
+            f"{described}, wider than the {_days_text(shortest)} between sends: {concerned:,} users will receive it "
+            f"twice. Narrow the window to {_days_text(shortest)} or make users re-eligible only after {_days_text(width)}.",
             window,
             shortest,
             concerned,

@@ -1,0 +1,177 @@
+"""Schedules: RFC 5545 recurrence on each user's wall clock, daylight saving, coverage verdicts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from core.campaigns import schedule as sch
+from core.campaigns.coverage import check_coverage, last_used_window
+
+WEEKLY_THURSDAY = {
+    "kind": "recurring",
+    "frequency": "weekly",
+    "interval": 1,
+    "weekdays": ["TH"],
+    "time": "17:45",
+    "start": "2025-03-17",
+    "end": {"kind": "after", "count": 4},
+    "local_time": True,
+}
+
+
+def test_weekly_thursday_1745_local_across_daylight_saving_changes():
+    # US moved to DST on 9 March, Europe on 30 March, New Zealand left it on 6 April 2025.
+    walls = sch.wall_occurrences(WEEKLY_THURSDAY, None, None)
+    assert walls == [
+        datetime(2025, 3, 20, 17, 45),
+        datetime(2025, 3, 27, 17, 45),
+        datetime(2025, 4, 3, 17, 45),
+        datetime(2025, 4, 10, 17, 45),
+    ]
+    expected_utc = {
+        "Pacific/Auckland": ["2025-03-20 04:45", "2025-03-27 04:45", "2025-04-03 04:45", "2025-04-10 05:45"],
+        "America/Los_Angeles": ["2025-03-21 00:45", "2025-03-28 00:45", "2025-04-04 00:45", "2025-04-11 00:45"],
+        "Europe/Paris": ["2025-03-20 16:45", "2025-03-27 16:45", "2025-04-03 15:45", "2025-04-10 15:45"],
+    }
+    for zone, instants in expected_utc.items():
+        sent = [sch.to_utc(w, zone) for w in walls]
+        assert [f"{s:%Y-%m-%d %H:%M}" for s in sent] == instants, zone
+        # Every user reads 17:45 on a Thursday on their own clock, once a week, never skipped or doubled.
+        assert all(sch.to_zone(s, zone).strftime("%a %H:%M") == "Thu 17:45" for s in sent)
+
+
+def test_nonexistent_local_time_shifts_forward_and_ambiguous_time_sends_once():
+    daily = {
+        **WEEKLY_THURSDAY,
+        "frequency": "daily",
+        "time": "02:30",
+        "start": "2025-03-29",
+        "end": {"kind": "after", "count": 3},
+    }
+    sent = [sch.to_utc(w, "Europe/Paris") for w in sch.wall_occurrences(daily, None, None)]
+    # 30 March 02:30 does not exist in Paris: it goes out at 03:30 CEST (01:30 UTC).
+    assert [f"{s:%m-%d %H:%M}" for s in sent] == ["03-29 01:30", "03-30 01:30", "03-31 00:30"]
+    autumn = {**daily, "start": "2025-10-25"}
+    sent = [sch.to_utc(w, "Europe/Paris") for w in sch.wall_occurrences(autumn, None, None)]
+    # 26 October 02:30 happens twice: sent once, at the first (CEST) occurrence.
+    assert [f"{s:%m-%d %H:%M}" for s in sent] == ["10-25 00:30", "10-26 00:30", "10-27 01:30"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"frequency": "daily", "interval": 2, "end": {"kind": "on", "date": "2025-03-24"}},
+            ["03-17", "03-19", "03-21", "03-23"],
+        ),
+        (
+            {"weekdays": ["MO", "TH"], "interval": 2, "end": {"kind": "after", "count": 4}},
+            ["03-17", "03-20", "03-31", "04-03"],
+        ),
+        ({"frequency": "monthly", "month_day": 31, "end": {"kind": "after", "count": 3}}, ["03-31", "05-31", "07-31"]),
+        ({"kind": "once", "start": "2025-06-01"}, ["06-01"]),
+    ],
+)
+def test_recurrence_rules(changes, expected):
+    rule = {**WEEKLY_THURSDAY, **changes}
+    assert [f"{w:%m-%d}" for w in sch.wall_occurrences(rule, None, None)] == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"end": {"kind": "on", "date": "2025-03-01"}}, "before the start date"),
+        ({"weekdays": []}, "at least one day"),
+        ({"time": "25:99"}, "not HH:MM"),
+        ({"interval": 0}, "at least 1"),
+        ({"end": {"kind": "after", "count": 0}}, "at least 1"),
+        ({"start": "2020-01-01", "end": {"kind": "after", "count": 1}}, "already in the past"),
+    ],
+)
+def test_schedule_validation_blocks_what_cannot_send(changes, fragment):
+    errors = sch.validate({**WEEKLY_THURSDAY, **changes}, now=datetime(2025, 3, 10))
+    assert any(fragment in e for e in errors), errors
+
+
+def test_unknown_zones_fall_back_to_the_company_zone():
+    assert sch.delivery_zone("Mars/Olympus_Mons", "Europe/Paris") == "Europe/Paris"
+    assert sch.delivery_zone(None, "Europe/Paris") == "Europe/Paris"
+    assert sch.delivery_zone("Asia/Tokyo", "Europe/Paris", local_time=False) == "Europe/Paris"
+    assert sch.validate(WEEKLY_THURSDAY, company_zone="Nowhere/City")[0].startswith("The company time zone")
+
+
+def test_next_sends_and_rollout_follow_the_sun():
+    now = datetime(2025, 3, 19, 12, 0)
+    zones = ["Pacific/Auckland", "Europe/Paris", "America/Los_Angeles"]
+    table = sch.next_sends(WEEKLY_THURSDAY, now, zones, "Europe/Paris", count=2)
+    assert table["Occurrence"].tolist() == ["Thu 20 Mar 2025 17:45", "Thu 27 Mar 2025 17:45"]
+    assert table["Pacific/Auckland"].tolist() == ["Thu 20 Mar 05:45", "Thu 27 Mar 05:45"]
+    assert table["America/Los_Angeles"].tolist() == ["Fri 21 Mar 01:45", "Fri 28 Mar 01:45"]
+    rollout = sch.first_send_rollout(
+        WEEKLY_THURSDAY, {"Europe/Paris": 5, "America/Los_Angeles": 3, "Pacific/Auckland": 2}, now, "UTC"
+    )
+    assert rollout["zone"].tolist() == ["Pacific/Auckland", "Europe/Paris", "America/Los_Angeles"]
+    assert rollout["cumulative_users"].tolist() == [2, 7, 10]
+
+
+def lapsed(more: float, less: float, unit: str = "days") -> dict:
+    return {
+        "version": 1,
+        "match": "all",
+        "groups": [
+            {
+                "match": "all",
+                "filters": [
+                    {"type": "last_used", "op": "more_than", "value": more, "unit": unit},
+                    {"type": "last_used", "op": "less_than", "value": less, "unit": unit},
+                ],
+            }
+        ],
+        "exclude": [],
+    }
+
+
+# Monday 00:00: the next Thursday 17:45 send is 3.74 days ahead.
+NOW = datetime(2025, 3, 17)
+LAPSES = [8.0, 9.0, 10.0, 10.5, 12.0, 16.0, 20.0, 30.0]
+LAST_USED = pd.Series([NOW - timedelta(days=d) for d in LAPSES])
+WEEKLY = {**WEEKLY_THURSDAY, "start": "2025-03-01", "end": {"kind": "never"}}
+
+
+@pytest.mark.parametrize(
+    ("definition", "schedule", "settings", "verdict", "concerned"),
+    [
+        (lapsed(2, 3, "weeks"), WEEKLY, {"reeligible": True}, "exact", 0),
+        # 4-day window, weekly sends: lapsed 8-10.26 days today cross it between two sends.
+        (lapsed(14, 18), WEEKLY, {"reeligible": True}, "gap", 3),
+        # 14-day window, weekly sends: lapsed 10.26-17.26 days today are in it at two sends.
+        (lapsed(14, 28), WEEKLY, {"reeligible": True}, "overlap", 3),
+        (lapsed(14, 28), WEEKLY, {"reeligible": False}, "overlap_prevented", 3),
+        (lapsed(14, 28), WEEKLY, {"reeligible": True, "reeligible_after_days": 14}, "overlap_prevented", 3),
+        (lapsed(14, 21), {**WEEKLY, "frequency": "daily"}, {"reeligible": True}, "overlap", 1),
+        (lapsed(14, 21), {**WEEKLY, "kind": "once"}, {}, "not_applicable", 0),
+        ({"version": 1, "match": "all", "groups": [], "exclude": []}, WEEKLY, {}, "not_applicable", 0),
+    ],
+)
+def test_coverage_verdicts(definition, schedule, settings, verdict, concerned):
+    result = check_coverage(definition, schedule, settings, LAST_USED, NOW)
+    assert result.verdict == verdict, result.message
+    assert result.users_concerned == concerned
+
+
+def test_last_used_window_reads_only_windows_every_user_must_satisfy():
+    assert last_used_window(lapsed(2, 3, "weeks")) == (14, 21)
+    either = lapsed(14, 21)
+    either["groups"][0]["match"] = "any"
+    assert last_used_window(either) is None
+    assert last_used_window(None) is None
+
+
+def test_describe_reads_like_the_tutorial():
+    assert sch.describe(WEEKLY) == (
+        "Every week on Thursday at 17:45, in each user's local time zone, from 2025-03-01, never ending"
+    )
+    assert date.fromisoformat(WEEKLY["start"]) < date(2025, 3, 20)
