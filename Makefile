@@ -30,6 +30,12 @@ run: setup
 
 test: $(DEV_STAMP)
 	$(PY) -m pytest
+	@if [ -n "$$LIKELY_TEST_POSTGRES" ]; then \
+		echo "==> the suite again, every database on PostgreSQL ($$LIKELY_TEST_POSTGRES)"; \
+		$(PY) -m pytest -m "not browser"; \
+	else \
+		echo "==> LIKELY_TEST_POSTGRES is not set: the PostgreSQL run is skipped (.ci/run sets it)"; \
+	fi
 	$(PY) -m ruff check .
 
 lint: $(DEV_STAMP)

@@ -84,14 +84,31 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 def bulk_insert(connection, table_name: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
-    """Insert plain tuples through the DBAPI cursor: the fast path for millions of rows."""
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    """Insert plain tuples through the DBAPI: the fast path for millions of rows.
+
+    SQLite gets executemany; PostgreSQL gets COPY, an order of magnitude faster than
+    row-by-row inserts there.
+    """
     cursor = connection.connection.driver_connection.cursor()
     try:
-        cursor.executemany(sql, rows)
+        if connection.dialect.name == "postgresql":
+            with cursor.copy(f"COPY {table_name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            sql = f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+            cursor.executemany(sql, rows)
     finally:
         cursor.close()
+
+
+def sync_id_sequence(connection, table_name: str) -> None:
+    """After inserting explicit ids, move PostgreSQL's id sequence past them (SQLite needs nothing)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table_name}"
+        )
 
 
 def data_version(engine: Engine | None = None) -> int:

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import Engine, delete
 
 from core import facts, models
-from core.db import bulk_insert, bump_data_version, session_scope
+from core.db import bulk_insert, bump_data_version, session_scope, sync_id_sequence
 
 HISTORY_DAYS = 120
 DAY_S = 86_400
@@ -152,6 +152,7 @@ def generate(
             bulk_insert(connection, "events", _EVENT_COLUMNS, event_rows)
             total_events += len(event_rows)
             say(f"generated {start + count:,} / {users:,} users, {total_events:,} events")
+        sync_id_sequence(connection, "users")
         session.merge(models.AppMeta(key="demo_anchor", value=anchor.isoformat()))
         say("refreshing per-user facts")
         facts.refresh(session)

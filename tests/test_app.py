@@ -33,7 +33,7 @@ def test_every_page_renders_without_an_exception(app_database, page):
 def test_every_page_renders_on_an_empty_database(empty_engine, monkeypatch, page):
     from core import db
 
-    monkeypatch.setenv("DATABASE_URL", str(empty_engine.url))
+    monkeypatch.setenv("DATABASE_URL", empty_engine.url.render_as_string(hide_password=False))
     db._engines.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
@@ -74,7 +74,7 @@ def _free_port() -> int:
 
 def test_the_real_server_answers_its_health_check(app_database):
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": str(app_database.url)}
+    env = {**os.environ, "DATABASE_URL": app_database.url.render_as_string(hide_password=False)}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
         cwd=ROOT,
@@ -101,7 +101,7 @@ def test_the_real_server_answers_its_health_check(app_database):
 
 
 def test_cli_seed_and_import_report_what_they_did(empty_engine, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("DATABASE_URL", str(empty_engine.url))
+    monkeypatch.setenv("DATABASE_URL", empty_engine.url.render_as_string(hide_password=False))
     from core import db
 
     db._engines.clear()

@@ -20,7 +20,7 @@ def _frame(engine, sql: str, **params) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def demo(demo_db_template):
-    engine = db.make_engine(f"sqlite:///{demo_db_template}")
+    engine = db.make_engine(demo_db_template)
     yield engine
     engine.dispose()
 
