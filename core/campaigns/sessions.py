@@ -69,7 +69,7 @@ def _local_sessions(engine: Engine, company_zone: str) -> tuple[np.ndarray, np.n
             where = np.flatnonzero(zones == zone)
             local = pd.DatetimeIndex(stamps[where]).tz_localize("UTC").tz_convert(zone)
             hours[where] = local.hour.to_numpy()
-            weekdays[where] = local.weekday.to_numpy()
+            weekdays[where] = local.day_of_week.to_numpy()
         for stale in [k for k in _cache if k[0] == key[0]]:
             del _cache[stale]
         _cache[key] = (user_ids, hours, weekdays)

@@ -1,0 +1,169 @@
+"""The Campaigns page, driven like a marketer: the lapsed-users tutorial and a Predictions selection."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core import segments
+from core.campaigns.store import next_send
+from core.db import bulk_insert, session_scope
+from core.models import Campaign, Prediction
+from core.selection import LikelihoodSelection
+from core.tiers import categories_for
+from core.timeutil import utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+LAPSED_2_WEEKS = {
+    "version": 1,
+    "match": "all",
+    "groups": [
+        {
+            "match": "all",
+            "filters": [
+                {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
+                {"type": "last_used", "op": "less_than", "value": 3, "unit": "weeks"},
+            ],
+        }
+    ],
+    "exclude": [],
+}
+
+
+def open_campaigns(query_params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if query_params:
+        at.query_params.update(query_params)
+    at.switch_page("pages/campaigns.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def click(at: AppTest, label: str) -> None:
+    [button] = [b for b in at.button if b.label == label]
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def stored(engine, name: str) -> Campaign:
+    with session_scope(engine) as session:
+        return session.scalars(select(Campaign).where(Campaign.name == name)).one()
+
+
+def test_lapsed_users_tutorial_end_to_end(app_database):
+    segment = segments.save_segment(app_database, "Lapsed users - 2 weeks", LAPSED_2_WEEKS)
+    at = open_campaigns()
+
+    # 1. Target: the segment, push, iOS only.
+    at.text_input(key="c_name").set_value("Lapsed user message - 2 weeks")
+    at.selectbox(key="c_segment").set_value(segment.id)
+    at.selectbox(key="c_channel").set_value("push")
+    at.multiselect(key="c_platforms").set_value(["iOS"]).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Users in the audience today"].replace(",", "")) == segments.count(LAPSED_2_WEEKS, app_database)
+    assert int(metrics["Reachable by push notification"].replace(",", "")) > 0
+    click(at, "Next")
+
+    # 2. Message, with a live preview on a phone.
+    at.text_input(key="c_title").set_value('We miss you, {{ first_name | default: "there" }}')
+    at.text_area(key="c_body").set_value("New arrivals since your last visit {% if x %}").run()
+    assert [e.value for e in at.error] == ["Line 1: expected tag endif, found end of expression"]
+    at.text_area(key="c_body").set_value("New arrivals since your last visit: come and see them.").run()
+    assert not at.error
+    assert any("iOS lock screen" in m.value for m in at.markdown)
+    click(at, "Next")
+
+    # 3. Weekly on Thursday at 17:45 in each user's local time, with the sessions chart.
+    at.radio(key="c_kind").set_value("Recurring").run()
+    at.selectbox(key="c_frequency").set_value("Weekly").run()
+    at.multiselect(key="c_weekdays").set_value(["TH"])
+    at.time_input(key="c_time").set_value(time(17, 45))
+    at.checkbox(key="c_local_time").check().run()
+    assert not at.exception
+    assert any(i.value.startswith("Sessions peak at") for i in at.info)
+    assert any("each lapsed user is messaged exactly once" in s.value for s in at.success)
+    next_sends = at.dataframe[0].value
+    assert next_sends["Occurrence"].str.endswith("17:45").all()
+    assert next_sends["Occurrence"].str.startswith("Thu").all()
+    click(at, "Next")
+
+    # 4. Review and launch.
+    summary = dict(zip(at.dataframe[0].value["Setting"], at.dataframe[0].value["Value"], strict=True))
+    assert summary["Audience"] == "Segment “Lapsed users - 2 weeks”"
+    assert summary["Platforms"] == "iOS"
+    assert summary["Schedule"].startswith("Every week on Thursday at 17:45, in each user's local time zone")
+    assert not at.error
+    click(at, "Launch campaign")
+    assert any("launched" in s.value for s in at.success)
+
+    campaign = stored(app_database, "Lapsed user message - 2 weeks")
+    assert (campaign.status, campaign.segment_id, campaign.channel, campaign.platforms) == (
+        "scheduled",
+        segment.id,
+        "push",
+        ["iOS"],
+    )
+    assert campaign.schedule == {
+        "kind": "recurring",
+        "time": "17:45",
+        "start": utcnow().date().isoformat(),
+        "local_time": True,
+        "frequency": "weekly",
+        "interval": 1,
+        "end": {"kind": "never"},
+        "weekdays": ["TH"],
+    }
+    assert campaign.launched_at is not None
+    upcoming = next_send(campaign.schedule, campaign.status, campaign.launched_at, utcnow())
+    assert upcoming.weekday() == 3 and upcoming.time() == time(17, 45)
+    assert timedelta(0) <= upcoming - utcnow() <= timedelta(days=8)
+    listing = at.dataframe[0].value.set_index("name")
+    assert listing.loc["Lapsed user message - 2 weeks", "status"] == "scheduled"
+    assert listing.loc["Lapsed user message - 2 weeks", "next send"] == f"{upcoming:%a %d %b %Y %H:%M} local"
+
+
+def add_prediction(engine) -> int:
+    with session_scope(engine) as session:
+        prediction = Prediction(name="Test purchase", event="purchase", window_days=30, kind="full", as_of=utcnow())
+        session.add(prediction)
+        session.flush()
+        prediction_id = prediction.id
+    with engine.begin() as connection:
+        ids = [r[0] for r in connection.exec_driver_sql("SELECT id FROM users ORDER BY id")]
+        scores = np.random.default_rng(3).uniform(0, 100, len(ids)).round(1)
+        bulk_insert(
+            connection,
+            "prediction_scores",
+            ("prediction_id", "user_id", "score", "category"),
+            zip([prediction_id] * len(ids), ids, scores.tolist(), categories_for(scores).tolist(), strict=True),
+        )
+    return prediction_id
+
+
+def test_campaign_from_a_predictions_selection_keeps_it_as_its_audience(app_database):
+    prediction_id = add_prediction(app_database)
+    selection = LikelihoodSelection(prediction_id, categories=("High",))
+    at = open_campaigns(selection.to_query_params())
+    assert at.radio(key="c_source").value == "Predictions selection"
+    at.text_input(key="c_name").set_value("High likelihood: buy now").run()
+    click(at, "Next")
+    assert at.selectbox(key="c_prediction").value == prediction_id
+    at.text_input(key="c_title").set_value("{{ first_name }}, {{ offer }} today")
+    at.text_area(key="c_body").set_value("Your score is {{ likelihood_score }} ({{ likelihood_tier }}).").run()
+    at.radio(key="c_preview_mode").set_value("One user per tier").run()
+    assert not at.exception
+    assert any("High tier — user" in m.value for m in at.markdown)
+    click(at, "Next")
+    click(at, "Next")
+    click(at, "Launch campaign")
+    campaign = stored(app_database, "High likelihood: buy now")
+    assert campaign.segment_id is None
+    assert campaign.audience["groups"][0]["filters"] == [selection.to_filter()]
+    assert campaign.message["prediction_id"] == prediction_id
+    assert campaign.schedule == {"kind": "now"}
+    assert isinstance(campaign.launched_at, datetime)
