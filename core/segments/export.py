@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -58,6 +58,8 @@ EXPORT_COLUMNS: tuple[tuple[str, sa.ColumnElement, str], ...] = (
     ("email_opt_in", _U.email_opt_in, "flag"),
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset("=+-@\t\r")
+_FLAGS = {True: "true", False: "false"}  # SQLite answers 1 / 0, which hash the same
 CHUNK_USERS = 20_000
 
 
@@ -68,19 +70,17 @@ def neutralise(value: str | None) -> str | None:
     return value
 
 
-def _time(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value[:19].replace("T", " ")
-    return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _flag(value) -> str | None:
-    return None if value is None else ("true" if value else "false")
-
-
-_CONVERT: dict[str, Callable] = {"text": neutralise, "time": _time, "flag": _flag}
+def _convert_column(kind: str, column: tuple) -> list | tuple:
+    """One column of a chunk, converted with inline comprehensions (the export's hot loop)."""
+    if kind == "text":
+        first = _FORMULA_FIRST
+        return [("'" + v) if v and v[0] in first else v for v in column]
+    if kind == "time":
+        return [v if v is None else v[:19] if isinstance(v, str) else v.strftime("%Y-%m-%d %H:%M:%S") for v in column]
+    if kind == "flag":
+        flags = _FLAGS
+        return [flags.get(v) for v in column]
+    return column
 
 
 def _prediction_names(engine: Engine, ids: list[int]) -> dict[int, str]:
@@ -103,27 +103,33 @@ def export_header(definition, engine: Engine | None = None) -> list[str]:
     return header
 
 
-def _convert_chunk(rows: list[tuple], extra: list[list] | None = None) -> Iterator[tuple]:
-    """Apply each column's conversion to a chunk of raw rows (column-wise: fewer Python calls)."""
+def _convert_chunk(rows: list[tuple], extra: list[list] | None = None, skip: int = 0) -> list[tuple]:
+    """Convert a chunk of raw rows column-wise (fewer Python calls); `skip` leading columns are dropped."""
     if not rows:
-        return iter(())
-    columns = list(zip(*rows, strict=True))
-    out = []
-    for (_, _, kind), column in zip(EXPORT_COLUMNS, columns, strict=True):
-        convert = _CONVERT.get(kind)
-        out.append(column if convert is None else [convert(v) for v in column])
+        return []
+    columns = list(zip(*rows, strict=True))[skip:]
+    out = [_convert_column(kind, column) for (_, _, kind), column in zip(EXPORT_COLUMNS, columns, strict=True)]
     out += extra or []
-    return zip(*out, strict=True)
+    return list(zip(*out, strict=True))
+
+
+_TIER_OR_NONE = np.array([*TIER_NAMES, None], dtype=object)  # category code -1 picks the trailing None
+
+
+def _score_cells(score: np.ndarray) -> list:
+    """Scores rounded to 2 decimals, None (an empty cell) when unscored."""
+    cells = np.round(score, 2).tolist()
+    for i in np.flatnonzero(np.isnan(score)).tolist():
+        cells[i] = None
+    return cells
 
 
 def _score_columns(store, positions: np.ndarray, used: list[int]) -> list[list]:
     columns = []
-    names = np.array([*TIER_NAMES, None], dtype=object)  # code -1 picks the trailing None
     for prediction in used:
         scores = store.scores(prediction)
-        values = np.round(scores.score[positions], 2)
-        columns.append([None if np.isnan(v) else float(v) for v in values.tolist()])
-        columns.append(names[scores.category[positions]].tolist())
+        columns.append(_score_cells(scores.score[positions]))
+        columns.append(_TIER_OR_NONE[scores.category[positions]].tolist())
     return columns
 
 
@@ -131,38 +137,48 @@ def _select():
     return sa.select(*(column for _, column, _ in EXPORT_COLUMNS)).select_from(base_from())
 
 
-def export_rows(
+def export_chunks(
     definition, engine: Engine | None = None, now: datetime | None = None, via_sql: bool = False
-) -> Iterator[tuple]:
-    """The export's rows (after the header), generated chunk by chunk."""
+) -> Iterator[list[tuple]]:
+    """The export's rows (after the header), a chunk of at most CHUNK_USERS rows at a time."""
     definition = validate(definition)
     engine = engine or get_engine()
     used = predictions_used(definition)
     if via_sql:
-        yield from _rows_via_sql(definition, engine, now, used)
+        yield from _chunks_via_sql(definition, engine, now, used)
         return
     store = user_store(engine)
-    mask = segment_mask(definition, store, now)
-    positions = np.flatnonzero(mask)
-    del mask
-    users = models.User.__table__.c
+    positions = np.flatnonzero(segment_mask(definition, store, now))
     with engine.connect() as connection:
-        for start in range(0, len(positions), CHUNK_USERS):
-            chunk = positions[start : start + CHUNK_USERS]
-            ids = store.ids[chunk]
-            low, high = int(ids[0]), int(ids[-1])
-            query = _select().add_columns(users.id).order_by(users.id)
-            if high - low + 1 <= 2 * len(ids):  # dense: one id range, then drop the few between
-                rows = connection.execute(query.where(users.id.between(low, high))).all()
-            else:
-                rows = connection.execute(query.where(users.id.in_(ids.tolist()))).all()
-            found = np.fromiter((r[-1] for r in rows), np.int64, len(rows))
-            keep = np.isin(found, ids)
-            rows = [r[:-1] for r, k in zip(rows, keep.tolist(), strict=True) if k]
-            yield from _convert_chunk(rows, _score_columns(store, store.positions_of(found[keep]), used))
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        cursor = connection.connection.driver_connection.cursor()  # plain tuples: the fast path
+        try:
+            for start in range(0, len(positions), CHUNK_USERS):
+                ids = store.ids[positions[start : start + CHUNK_USERS]]
+                low, high = int(ids[0]), int(ids[-1])
+                if high - low + 1 <= 2 * len(ids):  # dense: one id range, then drop the few between
+                    cursor.execute(_RAW_SELECT.format(where=f"u.id BETWEEN {marker} AND {marker}"), (low, high))
+                else:
+                    markers = ", ".join([marker] * len(ids))
+                    cursor.execute(_RAW_SELECT.format(where=f"u.id IN ({markers})"), ids.tolist())
+                rows = cursor.fetchall()
+                found = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+                keep = np.isin(found, ids)
+                if not keep.all():
+                    rows = [r for r, k in zip(rows, keep.tolist(), strict=True) if k]
+                yield _convert_chunk(rows, _score_columns(store, store.positions_of(found[keep]), used), skip=1)
+        finally:
+            cursor.close()
 
 
-def _rows_via_sql(definition, engine, now, used) -> Iterator[tuple]:
+_RAW_SELECT = (
+    "SELECT u.id, u.external_id, u.first_name, u.email, u.platform, u.country, u.language, u.timezone,"
+    " u.created_at, f.first_used_at, f.last_used_at, COALESCE(f.session_count, 0), u.push_opt_in,"
+    " u.email_opt_in FROM users u LEFT JOIN user_facts f ON f.user_id = u.id WHERE {where} ORDER BY u.id"
+)
+
+
+def _chunks_via_sql(definition, engine, now, used) -> Iterator[list[tuple]]:
     check_references(definition, engine)
     query = _select()
     scores = models.PredictionScore.__table__
@@ -170,15 +186,18 @@ def _rows_via_sql(definition, engine, now, used) -> Iterator[tuple]:
         alias = scores.alias(f"p{prediction}")
         query = query.outerjoin(
             alias, sa.and_(alias.c.user_id == models.User.__table__.c.id, alias.c.prediction_id == prediction)
-        ).add_columns(sa.func.round(alias.c.score, 2), alias.c.category)
+        ).add_columns(alias.c.score, alias.c.category)
     query = query.where(where_clause(definition, as_naive_utc(now))).order_by(models.User.__table__.c.id)
     width = len(EXPORT_COLUMNS)
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=CHUNK_USERS).execute(query)
         for rows in result.partitions():
             rows = [tuple(r) for r in rows]
-            extra = [list(column) for column in zip(*(r[width:] for r in rows), strict=True)] if used else []
-            yield from _convert_chunk([r[:width] for r in rows], extra)
+            extra = []
+            for k in range(len(used)):
+                score = np.array([np.nan if r[width + 2 * k] is None else r[width + 2 * k] for r in rows], dtype=float)
+                extra += [_score_cells(score), [r[width + 2 * k + 1] for r in rows]]
+            yield _convert_chunk([r[:width] for r in rows], extra)
 
 
 def export_csv(
@@ -196,15 +215,10 @@ def export_csv(
     writer = csv.writer(out)
     writer.writerow(export_header(definition, engine))
     written = 0
-    batch: list[tuple] = []
-    for row in export_rows(definition, engine, now, via_sql):
-        batch.append(row)
-        if len(batch) >= CHUNK_USERS:
-            writer.writerows(batch)
-            written += len(batch)
-            batch.clear()
-    writer.writerows(batch)
-    return written + len(batch)
+    for chunk in export_chunks(definition, engine, now, via_sql):
+        writer.writerows(chunk)
+        written += len(chunk)
+    return written
 
 
 def export_csv_bytes(definition, engine: Engine | None = None, now: datetime | None = None) -> bytes:
