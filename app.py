@@ -14,9 +14,27 @@ SCREENS = [  # file, title, icon, url path
     ("pages/data.py", "Data", ":material/database:", "data"),
 ]
 
+
+def login_required() -> bool:
+    """True when an [auth] section is configured in secrets.toml (see README: team deployment)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+if login_required() and not st.user.get("is_logged_in"):
+    st.title("Likely")
+    st.write("Sign in with your company account to continue.")
+    st.button("Log in", type="primary", on_click=st.login)
+    st.stop()
+
 with st.sidebar:
     st.markdown("### :material/target: Likely")
     st.caption("Target users by how likely they are to act.")
+    if login_required():
+        st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+        st.button("Log out", on_click=st.logout)
 
 page = st.navigation(
     [
