@@ -62,10 +62,10 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create every table that does not exist yet."""
-    from core import models
+    """Bring the database to the current schema (creating it when empty; see core.migrations)."""
+    from core import migrations
 
-    models.Base.metadata.create_all(engine)
+    migrations.ensure_schema(engine)
 
 
 @contextmanager
