@@ -16,6 +16,7 @@ from core.errors import UserError
 COMMAND_MODULES = [
     "core.campaign_commands",
     "core.data_commands",
+    "core.prediction_commands",
     "core.segment_commands",
 ]
 

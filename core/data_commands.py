@@ -50,4 +50,7 @@ def _setup(args) -> int:
         generate(engine, users=args.users, progress=say)
     else:
         say("database already holds data: nothing to generate")
+    from core.predictions import ensure_demo_predictions
+
+    ensure_demo_predictions(engine, say)  # trains only the demo predictions still missing
     return 0
