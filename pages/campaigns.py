@@ -6,6 +6,7 @@ import html
 from datetime import date, time, timedelta
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -20,6 +21,9 @@ from core.errors import UserError
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from core.timeutil import utcnow
+from pages import ensure_frame
+
+ensure_frame("pages/campaigns.py")
 
 STEPS = ["Target", "Message", "Schedule", "Review & launch"]
 KINDS = {"Send now": "now", "Once": "once", "Recurring": "recurring"}
@@ -33,6 +37,7 @@ REELIGIBILITY = {
 SOURCES = ("Saved segment", "Predictions selection")
 SURFACES_BY_PLATFORM = {"iOS": ("ios_lock", "ios_banner"), "Android": ("android_lock", "android_drawer")}
 RECENT_OUTBOX_ROWS = 1_000
+NO_PREDICTION = 0  # a selectbox shows None as "nothing chosen"; 0 is no prediction
 
 
 def _defaults() -> dict:
@@ -43,7 +48,7 @@ def _defaults() -> dict:
         "c_segment": None,
         "c_channel": "push",
         "c_platforms": [],
-        "c_prediction": None,
+        "c_prediction": NO_PREDICTION,
         "c_title": "",
         "c_body": "",
         "c_use_variants": False,
@@ -146,7 +151,7 @@ def _spec_from_state() -> cc.CampaignSpec:
         "use_variants": bool(s["c_use_variants"]),
         "variants": {t: {f: s[f"c_{t}_{f}"] for f in personalise.FIELDS} for t in TIER_NAMES},
         "offers": {t: s[f"c_offer_{t}"] for t in TIER_NAMES},
-        "prediction_id": s["c_prediction"],
+        "prediction_id": s["c_prediction"] or None,
     }
     return cc.CampaignSpec(
         name=s["c_name"].strip(),
@@ -176,7 +181,7 @@ def _load_into_state(spec: cc.CampaignSpec, record: dict) -> None:
     m = spec.message
     s["c_title"], s["c_body"] = m.get("title", ""), m.get("body", "")
     s["c_use_variants"] = bool(m.get("use_variants"))
-    s["c_prediction"] = m.get("prediction_id")
+    s["c_prediction"] = m.get("prediction_id") or NO_PREDICTION
     for t in TIER_NAMES:
         for f in personalise.FIELDS:
             s[f"c_{t}_{f}"] = ((m.get("variants") or {}).get(t) or {}).get(f, "")
@@ -313,13 +318,13 @@ def _phone(platform: str, surface_key: str, title: str, body: str) -> str:
         else ""
     )
     return (
-        f'<div style="background:{bg};border-radius:28px;padding:18px 12px 22px;width:300px;'
+        f'<div style="background:{bg};border-radius:28px;padding:18px 12px 22px;max-width:340px;'
         f'font-family:-apple-system,Roboto,sans-serif;margin-bottom:8px">'
         f'<div style="color:{fg};font-size:11px;opacity:.7;margin:0 6px 8px">'
         f"{html.escape(view.surface.label)}{html.escape(note)}</div>"
         f'<div style="background:{card};color:{fg};border-radius:14px;padding:10px 12px">'
         f'<div style="font-size:11px;opacity:.6">LIKELY · now</div>'
-        f'<div style="font-weight:600;font-size:14px;white-space:nowrap;overflow:hidden">{html.escape(view.title)}</div>'
+        f'<div style="font-weight:600;font-size:14px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{html.escape(view.title)}</div>'
         f'<div style="font-size:13px;line-height:1.3;{body_style}">{html.escape(view.body)}</div>'
         f"</div></div>"
     )
@@ -352,15 +357,15 @@ def _step_message(engine) -> None:
     channel = st.session_state["c_channel"]
     title_label = personalise.field_label(channel, "title")
     predictions = personalise.targetable_predictions(engine)
-    options = [None, *predictions["id"].tolist()]
+    options = [NO_PREDICTION, *predictions["id"].tolist()]
     names = dict(zip(predictions["id"], predictions["name"], strict=True))
     if st.session_state["c_prediction"] not in options:
-        st.session_state["c_prediction"] = options[1] if len(options) > 1 else None
+        st.session_state["c_prediction"] = options[1] if len(options) > 1 else NO_PREDICTION
     st.selectbox(
         "Likelihood from prediction",
         options,
         key="c_prediction",
-        format_func=lambda i: "None (no likelihood in the copy)" if i is None else names.get(i, f"#{i}"),
+        format_func=lambda i: "None (no likelihood in the copy)" if i == NO_PREDICTION else names.get(i, f"#{i}"),
         help="Gives the copy each user's likelihood_score, likelihood_tier and the tier's offer.",
     )
     spec = _spec_from_state()
@@ -470,11 +475,10 @@ def _step_schedule(engine) -> None:
         elif s["c_frequency"] == "Monthly":
             c.number_input("Day of the month", min_value=1, max_value=31, step=1, key="c_month_day")
     if kind != "now":
-        a, b, c = st.columns(3)
+        a, b, _ = st.columns(3)
         a.time_input("Time of day", key="c_time", step=timedelta(minutes=15))
-        a_label = "Send date" if kind == "once" else "Start date"
-        b.date_input(a_label, key="c_start")
-        c.checkbox(
+        b.date_input("Send date" if kind == "once" else "Start date", key="c_start")
+        st.checkbox(
             "Deliver in each user's local time zone",
             key="c_local_time",
             help="Each user gets it at this wall-clock time in their own zone; users without one use the company zone.",
@@ -545,7 +549,7 @@ def _sessions_chart(engine, spec: cc.CampaignSpec, reachable, company_zone: str)
         )
     on = ", ".join(sch.WEEKDAY_NAMES[d] for d in days) if days else "all days"
     fig.update_layout(
-        title=f"Sessions by local hour of day ({on}, {rhythm.sessions:,} sessions)",
+        title=f"Sessions by local hour of day ({on}, {int(hours['sessions'].sum()):,} sessions)",
         xaxis={"title": "local hour", "dtick": 1},
         yaxis_title="sessions",
         height=300,
@@ -652,7 +656,7 @@ def _step_review(engine) -> None:
         ("Schedule", sch.describe(spec.schedule, company_zone)),
         ("Receive again", again),
     ]
-    st.dataframe([{"Setting": k, "Value": v} for k, v in rows], hide_index=True, width="stretch")
+    st.table(pd.DataFrame(rows, columns=["Setting", "Value"]).set_index("Setting"))
     if spec.schedule.get("kind") != "now" and not check.errors:
         upcoming = sch.next_sends(spec.schedule, utcnow(), [company_zone], company_zone, count=3)
         if not upcoming.empty:
@@ -665,11 +669,10 @@ def _step_review(engine) -> None:
         st.warning(warning)
     if check.ok:
         st.success("Ready to launch.")
-    left, _, right = st.columns([1, 3, 2])
+    left, _, middle, right = st.columns([1, 2, 1, 1.4])
     left.button("Back", on_click=_go, args=(STEPS[-2],), width="stretch")
-    a, b = right.columns(2)
-    a.button("Save draft", on_click=_save_clicked, args=(spec,), width="stretch")
-    b.button(
+    middle.button("Save draft", on_click=_save_clicked, args=(spec,), width="stretch")
+    right.button(
         "Launch campaign",
         type="primary",
         disabled=not check.ok,

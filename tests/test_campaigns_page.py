@@ -93,7 +93,7 @@ def test_lapsed_users_tutorial_end_to_end(app_database):
     click(at, "Next")
 
     # 4. Review and launch.
-    summary = dict(zip(at.dataframe[0].value["Setting"], at.dataframe[0].value["Value"], strict=True))
+    summary = at.table[0].value["Value"].to_dict()
     assert summary["Audience"] == "Segment “Lapsed users - 2 weeks”"
     assert summary["Platforms"] == "iOS"
     assert summary["Schedule"].startswith("Every week on Thursday at 17:45, in each user's local time zone")
