@@ -68,6 +68,8 @@ def _number(spec: Mapping, key: str, *, integer: bool, low: float, high: float, 
         raise FilterError(f"'{key}' must be a finite number, not {value!r}")
     if integer and float(value) != int(value):
         raise FilterError(f"'{key}' must be a whole number, not {value!r}")
+    if value < 0 <= low:
+        raise FilterError(f"'{key}' cannot be negative ({value:g})")
     if not low <= value <= high:
         raise FilterError(f"'{key}' must be between {low:g} and {high:g}, not {value:g}")
     return int(value) if integer else float(value) if isinstance(value, float) else value

@@ -41,7 +41,9 @@ _FETCH_ROWS = 250_000
 
 def to_us(values) -> np.ndarray:
     """Database timestamps (text or datetime, None for missing) as int64 microseconds."""
-    return np.asarray(pd.array(values, dtype=object), dtype="datetime64[us]").astype(np.int64)
+    values = np.array(values, dtype=object)
+    values[pd.isna(values)] = None  # a LEFT JOIN's missing row arrives as NaN
+    return values.astype("datetime64[us]").astype(np.int64)
 
 
 @dataclass(frozen=True)
