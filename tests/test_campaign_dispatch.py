@@ -300,3 +300,23 @@ def test_next_send_is_the_next_local_occurrence(demo_anchor):
     assert next_send(schedule, "scheduled", demo_anchor, first + timedelta(days=2)) == first + timedelta(days=7)
     assert next_send(schedule, "stopped", demo_anchor, demo_anchor) is None
     assert np.isclose((first - demo_anchor).days, (first - demo_anchor).days)
+
+
+def test_cli_dispatch_and_list(app_database, demo_anchor, capsys):
+    from core.cli import main
+
+    schedule = weekly_from(demo_anchor)
+    first = datetime.fromisoformat(schedule["start"] + "T17:45")
+    make_campaign(app_database, "From the CLI", LAPSED, schedule, demo_anchor)
+    until = (first + timedelta(days=1)).isoformat()
+    assert main(["dispatch", "--until", until]) == 0
+    written = capsys.readouterr().out
+    assert main(["dispatch", "--until", until]) == 0
+    assert capsys.readouterr().out.strip().endswith("0 messages written to the outbox")
+    assert "messages written to the outbox" in written and not written.strip().endswith(
+        " 0 messages written to the outbox"
+    )
+    assert main(["campaign", "list"]) == 0
+    assert "From the CLI" in capsys.readouterr().out
+    assert main(["dispatch", "--until", "next thursday"]) == 2
+    assert "not an ISO date-time" in capsys.readouterr().err
