@@ -3,6 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from zoneinfo import available_timezones
+
+from core.campaigns import company_timezone, set_company_timezone
 from core.db import database_url, get_engine
 from core.errors import UserError
 from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_users
@@ -70,6 +73,22 @@ if st.button(f"Import {kind}", disabled=upload is None, type="primary"):
         st.error(str(error))
     else:
         st.success(f"Imported {outcome.rows:,} {kind} rows ({outcome.created_users:,} new users).")
+
+st.divider()
+st.subheader("Company time zone")
+st.caption("Campaigns reach users without a known time zone at the scheduled wall-clock time in this zone.")
+zones = sorted(available_timezones())
+current_zone = company_timezone(engine)
+chosen_zone = st.selectbox(
+    "Company time zone", zones, index=zones.index(current_zone) if current_zone in zones else None
+)
+if chosen_zone and chosen_zone != current_zone and st.button("Save time zone"):
+    try:
+        set_company_timezone(chosen_zone, engine)
+    except UserError as error:
+        st.error(str(error))
+    else:
+        st.success(f"Company time zone set to {chosen_zone}.")
 
 st.divider()
 st.subheader("Demo data")

@@ -121,3 +121,18 @@ def test_cli_seed_and_import_report_what_they_did(empty_engine, monkeypatch, tmp
 def test_setup_seeds_only_an_empty_database(app_database, capsys):
     assert cli_main(["setup"]) == 0
     assert "nothing to generate" in capsys.readouterr().err
+
+
+def test_data_page_sets_the_company_time_zone(app_database):
+    from core.campaigns import company_timezone
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    zone_box = next(s for s in at.selectbox if s.label == "Company time zone")
+    assert zone_box.value == "UTC"
+    zone_box.select("Europe/Paris").run()
+    next(b for b in at.button if b.label == "Save time zone").click().run()
+    assert company_timezone(app_database) == "Europe/Paris"
+    assert any("Europe/Paris" in s.value for s in at.success)
