@@ -1,9 +1,9 @@
 """Data: what the database holds, CSV import, and demo data regeneration."""
 
+from zoneinfo import available_timezones
+
 import pandas as pd
 import streamlit as st
-
-from zoneinfo import available_timezones
 
 from core.campaigns import company_timezone, set_company_timezone
 from core.db import database_url, get_engine
