@@ -31,8 +31,11 @@ from core.predictions import (
     user_reasons,
 )
 from core.predictions.store import load_scores, write_scores
-from tests.prediction_fixtures import trained_db_template, trained_engine  # noqa: F401 - fixtures
+from tests import prediction_fixtures
 
+# the shared fixtures: the demo database with its demo predictions trained once
+trained_db_template = prediction_fixtures.trained_db_template
+trained_engine = prediction_fixtures.trained_engine
 FULL = "Purchase in next 30 days"
 PREVIEW = "Add to cart in next 14 days (preview)"
 

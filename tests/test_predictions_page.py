@@ -10,9 +10,13 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main as cli_main
 from core.predictions import find_prediction, score_distribution
-from tests.prediction_fixtures import trained_app, trained_db_template, trained_engine  # noqa: F401
+from tests import prediction_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
+# the shared fixtures: the demo database with its demo predictions trained once
+trained_app = prediction_fixtures.trained_app
+trained_db_template = prediction_fixtures.trained_db_template
+trained_engine = prediction_fixtures.trained_engine
 FULL = "Purchase in next 30 days"
 PREVIEW = "Add to cart in next 14 days (preview)"
 PANEL = ("Users selected", "Expected to perform", "Not expected to perform", "Expected conversion rate")
