@@ -1,4 +1,539 @@
+"""Segments: build an audience from filters and see its exact size, live.
+
+UI only: every number comes from core.segments. The working definition lives in the session
+as groups of filters; each filter has a sequential id (1, 2, 3...) and its widgets use keys
+`f<id>_<field>` (e.g. `f1_op`, `f1_value`, `f1_unit`), so a browser test can find them.
+The builder and its results run in one fragment: a change reruns only that part.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pandas as pd
 import streamlit as st
 
+from core import segments
+from core.channels import CHANNELS
+from core.db import get_engine
+from core.errors import UserError
+from core.importer import PLATFORMS
+from core.segments.export import export_csv_bytes
+from core.selection import LikelihoodSelection
+from core.tiers import TIER_NAMES
+from core.timeutil import utcnow
+from pages import ensure_frame
+
+ensure_frame("pages/segments.py")
+
+engine = get_engine()
+STATE = "seg_state"  # {"match", "groups": [{"gid", "match", "filters": [{"uid", "type"}]}], "exclude": [...]}
+CURRENT = "seg_current"  # the saved segment being edited: {"id", "name", "version"} or None
+NEW_GROUP, NEW_EXCLUSION = "new group", "new exclusion group"
+
+LABELS = {kind: f.label for kind, f in segments.FILTERS.items()}
+OPS = {"more_than": "more than", "less_than": "less than"}
+
+
+# --- state ---------------------------------------------------------------------------------
+
+
+def _blank_state() -> dict:
+    return {"match": "all", "groups": [], "exclude": [], "next_filter": 1, "next_group": 1}
+
+
+def _next_id(state: dict, counter: str) -> int:
+    """Filters are numbered 1, 2, 3... and groups likewise, each in the order they were added."""
+    value = state[counter]
+    state[counter] += 1
+    return value
+
+
+def _state_from_definition(definition: dict) -> dict:
+    """Session state for a definition; seeds every widget from its filter spec."""
+    definition = segments.validate(definition)
+    state = _blank_state()
+    state["match"] = definition["match"]
+    st.session_state["seg_match"] = definition["match"]
+    for section in ("groups", "exclude"):
+        for group in definition[section]:
+            gid = _next_id(state, "next_group")
+            st.session_state[f"g{gid}_match"] = group["match"]
+            entry = {"gid": gid, "filters": []}
+            for spec in group["filters"]:
+                uid = _next_id(state, "next_filter")
+                _seed_widgets(uid, spec)
+                entry["filters"].append({"uid": uid, "type": spec["type"]})
+            state[section].append(entry)
+    return state
+
+
+def _load(definition: dict, current: dict | None) -> None:
+    for key in [k for k in st.session_state if isinstance(k, str) and k[:1] in "fg" and k[1:2].isdigit()]:
+        del st.session_state[key]
+    st.session_state[STATE] = _state_from_definition(definition)
+    st.session_state[CURRENT] = current
+
+
+# --- filter widgets ---------------------------------------------------------------------
+
+
+def _store():
+    return segments.user_store(engine)
+
+
+def _full_predictions() -> dict[int, str]:
+    return {p.id: p.name for p in _store().predictions.values() if p.kind == "full"}
+
+
+def _all_predictions() -> dict[int, str]:
+    return {p.id: f"{p.name} ({p.kind})" if p.kind != "full" else p.name for p in _store().predictions.values()}
+
+
+def _events() -> list[str]:
+    return sorted(_store().event_names)
+
+
+def _default_spec(kind: str) -> dict | None:
+    predictions = list(_full_predictions())
+    events = _events()
+    event = "purchase" if "purchase" in events else (events[0] if events else None)
+    defaults = {
+        "likelihood_score": {"prediction": predictions[0] if predictions else None, "min": 75, "max": 100},
+        "likelihood_category": {"prediction": predictions[0] if predictions else None, "categories": ["High"]},
+        "last_used": {"op": "more_than", "value": 2, "unit": "weeks"},
+        "first_used": {"op": "less_than", "value": 30, "unit": "days"},
+        "session_count": {"min": 5, "max": None},
+        "recent_sessions": {"min": 3, "max": None, "days": 7},
+        "event": {"event": event, "min": 1, "max": None, "days": None},
+        "event_time": {"event": event, "which": "last", "op": "less_than", "value": 30, "unit": "days"},
+        "purchase_count": {"min": 1, "max": None},
+        "money_spent": {"min": 50.0, "max": None},
+        "platform": {"values": ["iOS"]},
+        "country": {"values": _store().most_common("country", 1)},
+        "language": {"values": _store().most_common("language", 1)},
+        "timezone": {"values": _store().most_common("timezone", 1)},
+        "push_enabled": {"value": True},
+        "email_subscribed": {"value": True},
+        "random_bucket": {"min": 0, "max": 999},
+    }
+    spec = {"type": kind, **defaults[kind]}
+    if kind.startswith("likelihood") and spec["prediction"] is None:
+        return None
+    if kind.startswith("event") and event is None:
+        return None
+    return spec
+
+
+def _seed_widgets(uid: int, spec: dict) -> None:
+    """Put a filter's values into its widgets' session keys (widgets then render from them)."""
+    state = st.session_state
+    kind = spec["type"]
+    if kind == "likelihood_score":
+        state[f"f{uid}_prediction"] = spec["prediction"]
+        state[f"f{uid}_range"] = (float(spec["min"]), float(spec["max"]))
+    elif kind == "likelihood_category":
+        state[f"f{uid}_prediction"] = spec["prediction"]
+        state[f"f{uid}_categories"] = list(spec["categories"])
+    elif kind == "random_bucket":
+        state[f"f{uid}_range"] = (int(spec["min"]), int(spec["max"]))
+    elif kind in ("push_enabled", "email_subscribed"):
+        state[f"f{uid}_value"] = "yes" if spec["value"] else "no"
+    else:
+        for field, value in spec.items():
+            if field == "type":
+                continue
+            if isinstance(value, float) and value.is_integer() and kind != "money_spent":
+                value = int(value)  # whole-number widgets
+            if kind == "money_spent" and value is not None:
+                value = float(value)
+            state[f"f{uid}_{field}"] = value
+
+
+def _render_filter(uid: int, kind: str) -> dict:
+    """The widgets of one filter; returns its spec as the widgets now say."""
+    k = f"f{uid}_"
+    spec: dict = {"type": kind}
+    cols = st.columns([2, 1, 1])
+    if kind in ("likelihood_score", "likelihood_category"):
+        predictions = _full_predictions()
+        current = st.session_state.get(k + "prediction")
+        options = list(predictions) + ([current] if current is not None and current not in predictions else [])
+        spec["prediction"] = cols[0].selectbox(
+            "Prediction",
+            options,
+            key=k + "prediction",
+            format_func=lambda p: predictions.get(p, f"#{p} (not targetable)"),
+        )
+        if kind == "likelihood_score":
+            low, high = st.slider("Likelihood score", 0.0, 100.0, step=1.0, format="%.0f", key=k + "range")
+            spec["min"], spec["max"] = low, high
+        else:
+            spec["categories"] = cols[1].multiselect("Categories", list(TIER_NAMES), key=k + "categories")
+    elif kind in ("last_used", "first_used", "event_time"):
+        if kind == "event_time":
+            spec["event"] = cols[0].selectbox("Event", _events(), key=k + "event")
+            spec["which"] = cols[1].selectbox("First or last time", ["first", "last"], key=k + "which")
+            cols = st.columns([2, 1, 1])
+        spec["op"] = cols[0].selectbox("When", list(OPS), key=k + "op", format_func=OPS.get)
+        spec["value"] = cols[1].number_input("Amount", min_value=0, step=1, key=k + "value")
+        spec["unit"] = cols[2].selectbox("Unit", ["days", "weeks"], key=k + "unit")
+        cols[0].caption("…ago")
+    elif kind in ("session_count", "purchase_count", "money_spent", "recent_sessions", "event"):
+        if kind == "event":
+            spec["event"] = cols[0].selectbox("Event", _events(), key=k + "event")
+            cols = st.columns([2, 1, 1])
+        money = kind == "money_spent"
+        step = 1.0 if money else 1
+        spec["min"] = cols[0].number_input("At least", min_value=0.0 if money else 0, step=step, key=k + "min")
+        spec["max"] = cols[1].number_input("At most", min_value=0.0 if money else 0, step=step, key=k + "max")
+        if kind in ("recent_sessions", "event"):
+            label = "In the last (days)" if kind == "recent_sessions" else "In the last (days, empty = ever)"
+            spec["days"] = cols[2].number_input(label, min_value=1, step=1, key=k + "days")
+    elif kind in ("platform", "country", "language", "timezone"):
+        options = list(PLATFORMS) if kind == "platform" else _store().values_of(kind)
+        spec["values"] = st.multiselect(LABELS[kind], options, key=k + "values")
+    elif kind in ("push_enabled", "email_subscribed"):
+        answer = cols[0].radio(LABELS[kind], ["yes", "no"], horizontal=True, key=k + "value")
+        spec["value"] = answer == "yes"
+    elif kind == "random_bucket":
+        spec["min"], spec["max"] = st.slider("Random bucket", 0, 9999, key=k + "range")
+    return spec
+
+
+# --- the builder ------------------------------------------------------------------------------
+
+
+def _remove_filter(section: str, gid: int, uid: int) -> None:
+    state = st.session_state[STATE]
+    for group in state[section]:
+        if group["gid"] == gid:
+            group["filters"] = [f for f in group["filters"] if f["uid"] != uid]
+
+
+def _remove_group(section: str, gid: int) -> None:
+    state = st.session_state[STATE]
+    state[section] = [g for g in state[section] if g["gid"] != gid]
+
+
+def _add_filter() -> None:
+    state = st.session_state[STATE]
+    kind, target = st.session_state["seg_new_type"], st.session_state["seg_new_target"]
+    spec = _default_spec(kind)
+    if spec is None:
+        st.session_state["seg_add_error"] = (
+            f"No {'full prediction' if 'likelihood' in kind else 'event'} to filter on yet."
+        )
+        return
+    st.session_state.pop("seg_add_error", None)
+    if target in (NEW_GROUP, NEW_EXCLUSION):
+        section = "groups" if target == NEW_GROUP else "exclude"
+        gid = _next_id(state, "next_group")
+        st.session_state[f"g{gid}_match"] = "all"
+        state[section].append({"gid": gid, "filters": []})
+        group = state[section][-1]
+    else:
+        section, gid = target
+        group = next(g for g in state[section] if g["gid"] == gid)
+    uid = _next_id(state, "next_filter")
+    _seed_widgets(uid, spec)
+    group["filters"].append({"uid": uid, "type": kind})
+    st.session_state["seg_new_target"] = (section, gid)  # the next filter joins this group by default
+
+
+def _targets(state: dict) -> list:
+    targets = [("groups", g["gid"]) for g in state["groups"]]
+    targets += [("exclude", g["gid"]) for g in state["exclude"]]
+    return targets + [NEW_GROUP, NEW_EXCLUSION]
+
+
+def _target_label(state: dict, target) -> str:
+    if target in (NEW_GROUP, NEW_EXCLUSION):
+        return f"a {target}"
+    section, gid = target
+    position = [g["gid"] for g in state[section]].index(gid) + 1
+    return f"group {position}" if section == "groups" else f"exclusion group {position}"
+
+
+def _render_section(section: str, state: dict) -> list[dict]:
+    groups = []
+    for position, group in enumerate(state[section], start=1):
+        gid = group["gid"]
+        title = f"Group {position}" if section == "groups" else f"Exclusion group {position}"
+        with st.container(border=True):
+            head, match, remove = st.columns([2, 3, 2], vertical_alignment="center")
+            head.markdown(f"**{title}**")
+            if group["filters"] and len(group["filters"]) > 1:
+                match.segmented_control(
+                    "Users must match",
+                    ["all", "any"],
+                    key=f"g{gid}_match",
+                    format_func={"all": "all filters (AND)", "any": "any filter (OR)"}.get,
+                    label_visibility="collapsed",
+                    required=True,
+                )
+            remove.button(
+                "Remove group", key=f"g{gid}_remove", on_click=_remove_group, args=(section, gid), type="tertiary"
+            )
+            specs = []
+            for number, item in enumerate(group["filters"]):
+                if number:
+                    st.caption("AND" if st.session_state.get(f"g{gid}_match", "all") == "all" else "OR")
+                label, remove_filter = st.columns([5, 2], vertical_alignment="center")
+                label.markdown(f"**{LABELS[item['type']]}**")
+                remove_filter.button(
+                    "Remove filter",
+                    key=f"f{item['uid']}_remove",
+                    on_click=_remove_filter,
+                    args=(section, gid, item["uid"]),
+                    type="tertiary",
+                    icon=":material/close:",
+                )
+                specs.append(_render_filter(item["uid"], item["type"]))
+            if not group["filters"]:
+                st.caption("No filters yet: add one below.")
+        groups.append({"match": st.session_state.get(f"g{gid}_match") or "all", "filters": specs})
+    return groups
+
+
+def _now():
+    """Relative dates are evaluated at the current minute, so reruns within a minute agree."""
+    return utcnow().replace(second=0, microsecond=0)
+
+
+@st.fragment
+def builder() -> None:
+    state = st.session_state[STATE]
+    editor, results = st.columns([3, 2], gap="large")
+    with editor:
+        if len(state["groups"]) > 1:
+            st.segmented_control(
+                "Groups combine with",
+                ["all", "any"],
+                key="seg_match",
+                format_func={"all": "AND: every group", "any": "OR: any group"}.get,
+                required=True,
+            )
+        st.markdown("##### Include users who match")
+        groups = _render_section("groups", state)
+        if not state["groups"]:
+            st.caption("No filters: the segment holds every user.")
+        exclude = []
+        if state["exclude"]:
+            st.markdown("##### Exclude users who match")
+            exclude = _render_section("exclude", state)
+        with st.container(border=True):
+            kind_col, target_col, button_col = st.columns([2, 2, 1], vertical_alignment="bottom")
+            kind_col.selectbox("Filter", list(LABELS), key="seg_new_type", format_func=LABELS.get)
+            targets = _targets(state)
+            if st.session_state.get("seg_new_target") not in targets:
+                st.session_state["seg_new_target"] = targets[0]
+            target_col.selectbox("Add to", targets, key="seg_new_target", format_func=partial(_target_label, state))
+            button_col.button("Add filter", key="seg_add_filter", on_click=_add_filter, type="primary")
+            if st.session_state.get("seg_add_error"):
+                st.warning(st.session_state["seg_add_error"])
+
+    definition = {
+        "version": segments.VERSION,
+        "match": st.session_state.get("seg_match") or "all",
+        "groups": groups,
+        "exclude": exclude,
+    }
+    with results:
+        try:
+            definition = segments.validate(definition)
+            _results(definition)
+        except UserError as error:
+            st.error(str(error))
+            return
+    st.session_state["seg_definition"] = definition
+    sample_col, lookup_col = st.columns([3, 2], gap="large")
+    with sample_col:
+        _sample(definition)
+    with lookup_col:
+        _lookup(definition)
+
+
+def _results(definition: dict) -> None:
+    now = _now()
+    names = _all_predictions()
+    predictions = list(names)
+    breakdown_for = st.session_state.get("seg_breakdown_prediction")
+    if breakdown_for not in predictions:
+        breakdown_for = predictions[0] if predictions else None
+    report = segments.overview(definition, engine, now, breakdown_for, names)
+    st.metric("Audience", f"{report.count:,} users", border=True)
+    st.caption(
+        f"{report.share:.1f}% of all {report.total:,} users · exact · relative dates as of {now:%Y-%m-%d %H:%M} UTC"
+    )
+    for line in segments.describe(definition, names):
+        st.markdown(f"- {line}")
+
+    if report.funnel:
+        st.markdown("**Funnel**: size after each filter")
+        st.dataframe(
+            pd.DataFrame([{"After": s.after, "Alone": s.alone, "Filter": s.sentence} for s in report.funnel]),
+            hide_index=True,
+            key="seg_funnel",
+        )
+    st.markdown("**Reachable users per channel**")
+    st.dataframe(
+        pd.DataFrame([{"Channel": CHANNELS[c], "Users": n} for c, n in report.reachable.items()]),
+        hide_index=True,
+        key="seg_reach",
+    )
+    if predictions:
+        st.selectbox("Likelihood breakdown for", predictions, key="seg_breakdown_prediction", format_func=names.get)
+        st.dataframe(
+            pd.DataFrame(
+                [{"Tier": r["label"], "Users": r["users"], "Share": f"{r['share']:.1f}%"} for r in report.breakdown]
+            ),
+            hide_index=True,
+            key="seg_breakdown",
+        )
+    _saving(definition, report.count)
+
+
+SAMPLE_HEADERS = {
+    "external_id": "User id",
+    "first_name": "First name",
+    "email": "Email",
+    "platform": "Platform",
+    "country": "Country",
+    "language": "Language",
+    "timezone": "Time zone",
+    "last_used_at": "Last used (UTC)",
+    "session_count": "Sessions",
+}
+
+
+def _sample(definition: dict) -> None:
+    st.markdown("##### Sample of matching users")
+    frame = segments.sample(definition, 10, engine, _now()).rename(columns=SAMPLE_HEADERS)
+    st.dataframe(frame, hide_index=True, key="seg_sample")
+    st.caption("Ten users picked at random among the audience.")
+
+
+def _lookup(definition: dict) -> None:
+    st.markdown("##### User lookup")
+    lookup = st.text_input(
+        "User id",
+        key="seg_lookup",
+        placeholder="e.g. u0000042",
+        help="Does this user match, and which filter keeps them out?",
+    )
+    if not lookup.strip():
+        return
+    answer = segments.explain_user(definition, lookup, engine, _now(), _all_predictions())
+    verdict = "matches" if answer.matches else "does not match"
+    (st.success if answer.matches else st.warning)(f"{answer.external_id} {verdict}: " + "; ".join(answer.reasons))
+    if answer.checks:
+        rows = [{"Filter": c.sentence, "Passes": "yes" if c.passed else "no", "Where": c.where} for c in answer.checks]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="seg_lookup_table")
+
+
+def _saving(definition: dict, size: int) -> None:
+    current = st.session_state.get(CURRENT)
+    with st.container(border=True):
+        if current:
+            st.markdown(f"Editing saved segment **{current['name']}**")
+            if st.button("Save changes", key="seg_save_changes", type="primary"):
+                try:
+                    saved = segments.update_segment(
+                        engine, current["id"], definition, expected_version=current["version"]
+                    )
+                    st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
+                    st.success(f"Saved “{saved.name}”: {size:,} users.")
+                except UserError as error:
+                    st.error(str(error))
+        name = st.text_input("Segment name", key="seg_name", placeholder="e.g. Lapsed users - 2 weeks")
+        save_col, export_col = st.columns(2)
+        if save_col.button("Save segment", key="seg_save", type="secondary" if current else "primary"):
+            try:
+                saved = segments.save_segment(engine, name, definition)
+                st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
+                st.success(f"Saved “{saved.name}”: {size:,} users.")
+            except UserError as error:
+                st.error(str(error))
+        export_col.download_button(
+            "Export CSV",
+            data=partial(export_csv_bytes, definition, engine, _now()),
+            file_name=f"{(current or {}).get('name') or 'segment'}.csv".replace("/", "-"),
+            mime="text/csv",
+            key="seg_export",
+            on_click="ignore",
+            disabled=size == 0,
+            help="One row per user with their main facts and the likelihood of every prediction the segment uses.",
+        )
+
+
+# --- page --------------------------------------------------------------------------------
+
 st.title("Segments")
-st.info("Coming soon.")
+st.caption(
+    "Combine filters into groups (AND / OR), exclude users, and see the exact audience live. "
+    'Relative dates ("last used more than 2 weeks ago") move with time, so a saved segment stays current.'
+)
+
+if STATE not in st.session_state:
+    st.session_state[STATE] = _blank_state()
+    st.session_state[CURRENT] = None
+
+try:
+    carried = LikelihoodSelection.from_query_params(st.query_params.to_dict())
+except UserError as error:
+    carried = None
+    st.error(str(error))
+if carried is not None and st.session_state.get("seg_carried") != carried.to_query_params():
+    st.session_state["seg_carried"] = carried.to_query_params()
+    _load(segments.definition_of(carried.to_filter()), None)
+    st.session_state["seg_name"] = ""
+
+saved = segments.list_segments(engine)
+with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"] and bool(saved)):
+    if saved:
+        by_id = {s.id: s for s in saved}
+        pick, open_col, new_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+        chosen = pick.selectbox("Saved segment", list(by_id), key="seg_open_id", format_func=lambda i: by_id[i].name)
+        if open_col.button("Open segment", key="seg_open"):
+            segment = by_id[chosen]
+            try:
+                _load(segment.definition, {"id": segment.id, "name": segment.name, "version": segment.version})
+                st.session_state["seg_name"] = ""
+                st.rerun()
+            except UserError as error:
+                st.error(f"“{segment.name}” cannot be opened: {error}")
+        if new_col.button("New segment", key="seg_new"):
+            _load({}, None)
+            st.query_params.clear()
+            st.rerun()
+        rename_col, rename_button, duplicate_col, delete_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+        new_name = rename_col.text_input("New name", key="seg_rename_to")
+        if rename_button.button("Rename segment", key="seg_rename"):
+            try:
+                renamed = segments.rename_segment(engine, chosen, new_name)
+                st.success(f"Renamed to “{renamed.name}”.")
+                if (st.session_state.get(CURRENT) or {}).get("id") == renamed.id:
+                    st.session_state[CURRENT] = {"id": renamed.id, "name": renamed.name, "version": renamed.version}
+                st.rerun()
+            except UserError as error:
+                st.error(str(error))
+        if duplicate_col.button("Duplicate segment", key="seg_duplicate"):
+            copy = segments.duplicate_segment(engine, chosen)
+            st.success(f"Created “{copy.name}”.")
+            st.rerun()
+        if delete_col.button("Delete segment", key="seg_delete"):
+            try:
+                segments.delete_segment(engine, chosen)
+                if (st.session_state.get(CURRENT) or {}).get("id") == chosen:
+                    st.session_state[CURRENT] = None
+                st.rerun()
+            except UserError as error:
+                st.error(str(error))
+    else:
+        st.caption("No saved segments yet: build one below and press Save segment.")
+
+try:
+    builder()
+except UserError as error:
+    st.error(str(error))

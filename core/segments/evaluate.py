@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,28 +15,34 @@ from core.channels import CHANNELS
 from core.db import get_engine
 from core.errors import UserError
 from core.segments.definition import Located, located_filters, truncated, validate
-from core.segments.filters import USER_FACTS, USERS, FilterError
+from core.segments.filters import FILTERS, USER_FACTS, USERS, FilterError
 from core.segments.sql import as_naive_utc
 from core.segments.store import UserStore, user_store
 from core.tiers import TIERS
 
 
-def filter_mask(item: Located, store: UserStore, now: datetime) -> np.ndarray:
-    """One filter's mask; its errors name where it sits."""
+def filter_mask(item: Located, store: UserStore, now: datetime, memo: dict | None = None) -> np.ndarray:
+    """One filter's mask (shared from `memo` when given: do not modify it); errors name the filter."""
+    key = None
+    if memo is not None:
+        key = json.dumps(item.spec, sort_keys=True)
+        if key in memo:
+            return memo[key]
     try:
-        return item.kind.mask(item.spec, store, now)
+        mask = item.kind.mask(item.spec, store, now)
     except FilterError as error:
         raise UserError(f"{item.where}: {error}") from None
+    if memo is not None:
+        memo[key] = mask
+    return mask
 
 
-def _group_mask(section: str, g: int, group: dict, store: UserStore, now: datetime) -> np.ndarray | None:
+def _group_mask(section: str, g: int, group: dict, store: UserStore, now: datetime, memo) -> np.ndarray | None:
     result = None
     for f, spec in enumerate(group["filters"]):
-        from core.segments.filters import FILTERS
-
-        mask = filter_mask(Located(section, g, f, spec, FILTERS[spec["type"]]), store, now)
+        mask = filter_mask(Located(section, g, f, spec, FILTERS[spec["type"]]), store, now, memo)
         if result is None:
-            result = mask
+            result = mask.copy() if memo is not None else mask
         elif group["match"] == "all":
             result &= mask
         else:
@@ -43,13 +50,17 @@ def _group_mask(section: str, g: int, group: dict, store: UserStore, now: dateti
     return result
 
 
-def segment_mask(definition, store: UserStore, now: datetime | None = None) -> np.ndarray:
-    """Which of the store's users the definition keeps (a boolean array aligned with store.ids)."""
+def segment_mask(definition, store: UserStore, now: datetime | None = None, memo: dict | None = None) -> np.ndarray:
+    """Which of the store's users the definition keeps (a boolean array aligned with store.ids).
+
+    `memo` (a dict kept by the caller) shares filter masks between several evaluations at the
+    same `now`, e.g. the funnel's prefixes.
+    """
     definition = validate(definition)
     now = as_naive_utc(now)
     result = None
     for g, group in enumerate(definition["groups"]):
-        mask = _group_mask("groups", g, group, store, now)
+        mask = _group_mask("groups", g, group, store, now, memo)
         if mask is None:
             continue
         if result is None:
@@ -61,7 +72,7 @@ def segment_mask(definition, store: UserStore, now: datetime | None = None) -> n
     if result is None:
         result = np.ones(store.size, dtype=bool)
     for g, group in enumerate(definition["exclude"]):
-        mask = _group_mask("exclude", g, group, store, now)
+        mask = _group_mask("exclude", g, group, store, now, memo)
         if mask is not None:
             result &= ~mask
     return result
@@ -95,12 +106,48 @@ def funnel(definition, engine: Engine | None = None, now: datetime | None = None
     """Audience size after each filter, in reading order (groups, then exclusions)."""
     definition = validate(definition)
     store, now = user_store(engine), as_naive_utc(now)
+    return _funnel(definition, store, now, {}, names)
+
+
+def _funnel(definition: dict, store: UserStore, now: datetime, memo: dict, names) -> list[FunnelStep]:
     steps = []
     for k, item in enumerate(located_filters(definition), start=1):
-        alone = int(np.count_nonzero(filter_mask(item, store, now)))
-        after = int(np.count_nonzero(segment_mask(truncated(definition, k), store, now)))
+        alone = int(np.count_nonzero(filter_mask(item, store, now, memo)))
+        after = int(np.count_nonzero(segment_mask(truncated(definition, k), store, now, memo)))
         steps.append(FunnelStep(item.where, item.kind.sentence(item.spec, names or {}), alone, after))
     return steps
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the segment builder shows about a definition, from one evaluation."""
+
+    count: int
+    total: int
+    funnel: list[FunnelStep]
+    reachable: dict[str, int]
+    breakdown: list[dict] | None
+
+    @property
+    def share(self) -> float:
+        return self.count / self.total * 100 if self.total else 0.0
+
+
+def overview(
+    definition,
+    engine: Engine | None = None,
+    now: datetime | None = None,
+    breakdown_prediction: int | None = None,
+    names=None,
+) -> Overview:
+    """Count, % of all users, funnel, reach per channel and (optionally) a likelihood breakdown."""
+    definition = validate(definition)
+    store, now, memo = user_store(engine), as_naive_utc(now), {}
+    mask = segment_mask(definition, store, now, memo)
+    size = int(np.count_nonzero(mask))
+    reach = {channel: int(np.count_nonzero(mask & store.reachable[channel])) for channel in CHANNELS}
+    breakdown = _breakdown(mask, store, breakdown_prediction) if breakdown_prediction is not None else None
+    return Overview(size, store.size, _funnel(definition, store, now, memo, names), reach, breakdown)
 
 
 def reachable_counts(definition, engine: Engine | None = None, now: datetime | None = None) -> dict[str, int]:
@@ -115,7 +162,10 @@ def likelihood_breakdown(
 ) -> list[dict]:
     """How many of the segment's users sit in each tier of a prediction (any kind), plus unscored."""
     store = user_store(engine)
-    mask = segment_mask(definition, store, now)
+    return _breakdown(segment_mask(definition, store, now), store, prediction_id)
+
+
+def _breakdown(mask: np.ndarray, store: UserStore, prediction_id: int) -> list[dict]:
     try:
         scores = store.scores(int(prediction_id), targeting=False)
     except FilterError as error:

@@ -206,6 +206,13 @@ class UserStore:
         """The distinct values a categorical column holds, sorted (for pickers)."""
         return sorted(self._codes[column][1])
 
+    def most_common(self, column: str, n: int = 1) -> list[str]:
+        """The `n` most frequent values of a categorical column (a sensible default for pickers)."""
+        codes, lookup = self._codes[column]
+        counts = np.bincount(codes[codes >= 0], minlength=len(lookup))
+        names = {code: name for name, code in lookup.items()}
+        return [names[int(code)] for code in np.argsort(-counts, kind="stable")[:n] if counts[code]]
+
     def _check_event(self, event: str) -> None:
         if event not in self.event_names:
             known = ", ".join(sorted(self.event_names)) or "none yet"
