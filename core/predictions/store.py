@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, delete, select, text
+from sqlalchemy.orm import defer
 
 from core import models
 from core.db import bulk_insert, bump_data_version, session_scope
@@ -82,13 +83,14 @@ def _info(row: models.Prediction) -> PredictionInfo:
 def list_predictions(engine: Engine) -> list[PredictionInfo]:
     """Every prediction, newest first."""
     with session_scope(engine) as session:
-        rows = session.scalars(select(models.Prediction).order_by(models.Prediction.id.desc())).all()
+        query = select(models.Prediction).options(defer(models.Prediction.model))  # the pickle is only for scoring
+        rows = session.scalars(query.order_by(models.Prediction.id.desc())).all()
         return [_info(row) for row in rows]
 
 
 def get_prediction(engine: Engine, prediction_id: int) -> PredictionInfo:
     with session_scope(engine) as session:
-        row = session.get(models.Prediction, int(prediction_id))
+        row = session.get(models.Prediction, int(prediction_id), options=[defer(models.Prediction.model)])
         if row is None:
             raise UserError(f"no prediction with id {prediction_id}")
         return _info(row)
@@ -97,7 +99,11 @@ def get_prediction(engine: Engine, prediction_id: int) -> PredictionInfo:
 def find_prediction(engine: Engine, name_or_id: str | int) -> PredictionInfo:
     """A prediction by its name, or by its id (as a number or a string of digits)."""
     with session_scope(engine) as session:
-        row = session.scalar(select(models.Prediction).where(models.Prediction.name == str(name_or_id)))
+        row = session.scalar(
+            select(models.Prediction)
+            .options(defer(models.Prediction.model))
+            .where(models.Prediction.name == str(name_or_id))
+        )
         if row is None and str(name_or_id).strip().isdigit():
             row = session.get(models.Prediction, int(name_or_id))
         if row is None:
