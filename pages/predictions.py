@@ -115,7 +115,9 @@ pick_col, new_col = st.columns([4, 1], vertical_alignment="bottom")
 prediction_id = pick_col.selectbox(
     "Prediction",
     list(by_id),
-    format_func=lambda i: f"{by_id[i].name} ({by_id[i].kind})",
+    format_func=lambda i: (
+        by_id[i].name if by_id[i].kind in by_id[i].name.lower() else f"{by_id[i].name} ({by_id[i].kind})"
+    ),
     key="prediction_pick",
     on_change=on_prediction_change,
 )
@@ -349,7 +351,6 @@ def drivers_section(prediction: P.PredictionInfo) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "Trait": st.column_config.TextColumn(width="large"),
             "Share": st.column_config.NumberColumn(format="%.0f%%", help="Share of the audience in the group"),
             "vs average": st.column_config.NumberColumn(format="%.2f×", help="Group mean score / audience mean"),
         },
@@ -392,7 +393,7 @@ st.divider()
 st.subheader("Tier playbook")
 playbook_section(prediction)
 st.divider()
-trust_left, trust_right = st.columns([2, 3])
+trust_left, trust_right = st.columns([2, 3], gap="large")
 with trust_left:
     st.subheader("Calibration")
     calibration_section(prediction)
