@@ -274,7 +274,7 @@ def playbook_section(prediction: P.PredictionInfo) -> None:
             st.markdown(f"#### :{_colour_name(plan.tier)}[{plan.tier}] · {plan.range_label.split(' ', 1)[1]}")
             st.caption(plan.who)
             st.markdown(
-                f"**{plan.users:,} users**, about **{plan.expected_conversions:,.0f}** expected to {prediction.event}"
+                f"**{plan.users:,} users**, about **{plan.expected_conversions:,.0f}** expected to perform '{prediction.event}'"
             )
             st.markdown("\n".join(f"- {message}" for message in plan.messages))
             st.number_input(
