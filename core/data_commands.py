@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core import summary
 from core.db import get_engine
+from core.demo import ensure_demo_database
 from core.importer import import_events, import_users
 from core.progress import printer
 from core.seed import generate
@@ -43,14 +43,5 @@ def _import(args) -> int:
 
 
 def _setup(args) -> int:
-    engine = get_engine()
-    say = printer("setup ")
-    if summary.user_count(engine) == 0:
-        say(f"no data yet: generating the demo database ({args.users:,} users)")
-        generate(engine, users=args.users, progress=say)
-    else:
-        say("database already holds data: nothing to generate")
-    from core.predictions import ensure_demo_predictions
-
-    ensure_demo_predictions(engine, say)  # trains only the demo predictions still missing
+    ensure_demo_database(get_engine(), args.users, printer("setup "))
     return 0

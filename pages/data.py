@@ -7,9 +7,9 @@ import streamlit as st
 
 from core.campaigns import company_timezone, set_company_timezone
 from core.db import database_url, get_engine
+from core.demo import regenerate_demo_data
 from core.errors import UserError
 from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_users
-from core.seed import generate
 from core.summary import database_summary
 from pages import ensure_frame
 
@@ -105,6 +105,6 @@ with st.form("regenerate"):
             st.error("Tick the confirmation box first: this replaces every user and event.")
         else:
             with st.status("Generating demo data…", expanded=True) as status:
-                generate(engine, users=int(count), seed=int(seed), progress=st.write)
+                regenerate_demo_data(engine, int(count), int(seed), st.write)
                 status.update(label="Demo data ready", state="complete")
             st.rerun()

@@ -216,15 +216,18 @@ def _score(engine, prediction_id, model: TrainedModel, audience_ids, as_of, deta
         store.save_prediction(session, id=prediction_id, as_of=as_of, status="ready", details=details)
 
 
-def refresh_scores(engine: Engine, name_or_id: str | int, progress: Progress = None) -> int:
+def refresh_scores(
+    engine: Engine, name_or_id: str | int, progress: Progress = None, data_replaced: bool = False
+) -> int:
     """Re-score a prediction's audience with its stored model and the newest data; returns its id.
 
     The model is not retrained: features are recomputed up to the latest event, so scores
-    follow what users did since. Preview predictions do not update (like the leader's).
+    follow what users did since. Preview predictions do not update (like the leader's), except
+    when the whole data set was replaced (`data_replaced`, e.g. regenerated demo data).
     """
     say = _say(progress)
     prediction = store.find_prediction(engine, name_or_id)
-    if prediction.kind == "preview":
+    if prediction.kind == "preview" and not data_replaced:
         raise UserError(f"'{prediction.name}' is a preview prediction: its scores do not update")
     with session_scope(engine) as session:
         from core import models
