@@ -1,0 +1,162 @@
+"""The Segments page, driven through AppTest: its live numbers are core's numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import models, segments
+from core.db import bulk_insert, bump_data_version, session_scope
+from core.tiers import categories_for
+from core.timeutil import utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+LAPSED = segments.definition_of(
+    {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
+    {"type": "last_used", "op": "less_than", "value": 3, "unit": "weeks"},
+)
+
+
+def _minute():
+    return utcnow().replace(second=0, microsecond=0)
+
+
+def _open_page(query_params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.run()
+    if query_params is not None:
+        at.query_params.clear()  # what st.switch_page(query_params=...) from Predictions does
+    for key, value in (query_params or {}).items():
+        at.query_params[key] = value
+    at.switch_page("pages/segments.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _audience(at: AppTest) -> str:
+    return at.metric[0].value
+
+
+def _add(at: AppTest, kind: str) -> None:
+    at.selectbox(key="seg_new_type").set_value(kind)
+    at.button(key="seg_add_filter").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_build_and_save_the_lapsed_users_segment_in_one_pass(app_database):
+    at = _open_page()
+    assert _audience(at) == f"{segments.total_users(app_database):,} users"
+
+    _add(at, "last_used")  # defaults to "more than 2 weeks ago"
+    _add(at, "last_used")  # joins group 1
+    at.selectbox(key="f2_op").set_value("less_than")
+    at.number_input(key="f2_value").set_value(3)
+    before = segments.count(LAPSED, app_database, _minute())
+    at.run()
+    after = segments.count(LAPSED, app_database, _minute())
+    assert _audience(at) in {f"{before:,} users", f"{after:,} users"}
+    assert "Last used the app between 2 and 3 weeks ago" in [m.value.lstrip("- ") for m in at.markdown]
+
+    at.text_input(key="seg_name").set_value("Lapsed users - 2 weeks")
+    at.button(key="seg_save").click()
+    at.run()
+    assert [s.value for s in at.success][0].startswith("Saved “Lapsed users - 2 weeks”")
+    saved = segments.get_segment(app_database, "Lapsed users - 2 weeks")
+    assert saved.definition == segments.validate(LAPSED)
+
+    at.button(key="seg_save").click()
+    at.run()
+    assert "a segment named “Lapsed users - 2 weeks” already exists; choose another name" in [e.value for e in at.error]
+    assert len(segments.list_segments(app_database)) == 1
+
+
+def test_removing_a_filter_updates_the_count(app_database):
+    at = _open_page()
+    _add(at, "platform")  # iOS
+    ios = segments.count(segments.definition_of({"type": "platform", "values": ["iOS"]}), app_database)
+    assert _audience(at) == f"{ios:,} users"
+    at.button(key="f1_remove").click()
+    at.run()
+    assert _audience(at) == f"{segments.total_users(app_database):,} users"
+
+
+def test_an_exclusion_group_and_a_bad_value(app_database):
+    at = _open_page()
+    _add(at, "platform")
+    at.selectbox(key="seg_new_target").set_value("new exclusion group")
+    _add(at, "push_enabled")
+    definition = {
+        "groups": [{"filters": [{"type": "platform", "values": ["iOS"]}]}],
+        "exclude": [{"filters": [{"type": "push_enabled", "value": True}]}],
+    }
+    assert _audience(at) == f"{segments.count(definition, app_database):,} users"
+    at.multiselect(key="f1_values").set_value([])
+    at.run()
+    assert [e.value for e in at.error] == ["group 1, filter 1 (Platform): 'values' must be a non-empty list"]
+
+
+@pytest.fixture
+def scored(app_database):
+    """A full prediction with a score for every demo user."""
+    with session_scope(app_database) as session:
+        prediction = models.Prediction(
+            name="Purchase in next 30 days", event="purchase", window_days=30, as_of=utcnow()
+        )
+        session.add(prediction)
+        session.flush()
+        ids = np.array(session.scalars(models.User.__table__.select().with_only_columns(models.User.id)).all())
+        scores = np.round(np.random.default_rng(5).random(len(ids)) * 100, 2)
+        rows = zip(
+            [prediction.id] * len(ids), ids.tolist(), scores.tolist(), categories_for(scores).tolist(), strict=True
+        )
+        bulk_insert(session.connection(), "prediction_scores", ("prediction_id", "user_id", "score", "category"), rows)
+        bump_data_version(session)
+        return prediction.id
+
+
+def test_a_predictions_page_selection_arrives_as_a_likelihood_filter(app_database, scored):
+    at = _open_page({"prediction": str(scored), "min": "75", "max": "100"})
+    definition = segments.definition_of({"type": "likelihood_score", "prediction": scored, "min": 75, "max": 100})
+    assert _audience(at) == f"{segments.count(definition, app_database):,} users"
+    assert at.slider(key="f1_range").value == (75.0, 100.0)
+    breakdown = next(d.value for d in at.dataframe if "Tier" in d.value.columns)
+    assert list(breakdown["Users"]) == [0, 0, segments.count(definition, app_database), 0]
+
+
+def test_open_a_saved_segment_and_delete_is_refused_while_a_campaign_uses_it(app_database):
+    saved = segments.save_segment(app_database, "Lapsed users - 2 weeks", LAPSED)
+    with session_scope(app_database) as session:
+        session.add(
+            models.Campaign(
+                name="Lapsed user message - 2 weeks", segment_id=saved.id, channel="push_ios", message={}, schedule={}
+            )
+        )
+    at = _open_page()
+    at.button(key="seg_open").click()
+    at.run()
+    assert at.number_input(key="f2_value").value == 3
+    assert _audience(at) == f"{segments.count(LAPSED, app_database, _minute()):,} users"
+    at.button(key="seg_delete").click()
+    at.run()
+    assert [e.value for e in at.error] == [
+        "“Lapsed users - 2 weeks” cannot be deleted: the campaign “Lapsed user message - 2 weeks” uses it"
+    ]
+    assert segments.get_segment(app_database, saved.id)
+
+
+def test_user_lookup_says_which_filter_fails(app_database):
+    at = _open_page()
+    _add(at, "platform")
+    at.multiselect(key="f1_values").set_value(["Web"])
+    at.run()
+    user = segments.sample(segments.definition_of({"type": "platform", "values": ["iOS"]}), 1, app_database)
+    at.text_input(key="seg_lookup").set_value(user["external_id"][0])
+    at.run()
+    assert [w.value for w in at.warning] == [
+        f"{user['external_id'][0]} does not match: fails group 1, filter 1 (Platform): Platform is Web"
+    ]
