@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     bench.add_argument("--users", type=int, default=1_000_000)
     bench.add_argument("--repeat", type=int, default=50, help="timed counts per figure (default 50)")
     bench.add_argument("--dir", default="bench-data", help="where bench databases live (default bench-data/)")
+    bench.add_argument(
+        "--random-scores", action="store_true", help="score users at random instead of training a prediction"
+    )
     bench.set_defaults(handler=_bench)
 
 
@@ -145,5 +148,5 @@ def _delete(args) -> int:
 def _bench(args) -> int:
     from core.segments.bench import run_bench
 
-    print(json.dumps(run_bench(args.users, args.dir, repeat=args.repeat)))
+    print(json.dumps(run_bench(args.users, args.dir, repeat=args.repeat, random_scores=args.random_scores)))
     return 0

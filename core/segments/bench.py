@@ -37,12 +37,15 @@ def _ms(samples: list[float]) -> tuple[float, float]:
     return round(statistics.median(ordered) * 1000, 3), round(p95 * 1000, 3)
 
 
-def _ensure_prediction(engine, say) -> tuple[int, str]:
+def _ensure_prediction(engine, say, random_scores: bool = False) -> tuple[int, str]:
     """A full purchase prediction: trained when core.predictions can, else random scores (said so)."""
     with session_scope(engine) as session:
         row = session.query(models.Prediction).filter_by(kind="full", event="purchase").first()
         if row is not None:
             return row.id, (row.details or {}).get("bench_scores", "trained")
+    if random_scores:
+        say("writing random scores (--random-scores)")
+        return _random_prediction(engine), "random"
     try:
         from core.predictions import train_prediction
 
@@ -80,7 +83,7 @@ def _random_prediction(engine) -> int:
         return prediction.id
 
 
-def run_bench(users: int, directory: str = "bench-data", repeat: int = 50) -> dict:
+def run_bench(users: int, directory: str = "bench-data", repeat: int = 50, random_scores: bool = False) -> dict:
     from core.segments import count, sql_count
     from core.segments.export import export_csv
     from core.segments.store import user_store
@@ -94,7 +97,7 @@ def run_bench(users: int, directory: str = "bench-data", repeat: int = 50) -> di
 
         say(f"seeding {users:,} users into {path} (several minutes at a million)")
         generate(engine, users=users, progress=say)
-    prediction, scores_kind = _ensure_prediction(engine, say)
+    prediction, scores_kind = _ensure_prediction(engine, say, random_scores)
 
     started = time.perf_counter()
     store = user_store(engine)
