@@ -177,8 +177,7 @@ def _render_filter(uid: int, kind: str) -> dict:
             cols = st.columns([2, 1, 1])
         spec["op"] = cols[0].selectbox("When", list(OPS), key=k + "op", format_func=OPS.get)
         spec["value"] = cols[1].number_input("Amount", min_value=0, step=1, key=k + "value")
-        spec["unit"] = cols[2].selectbox("Unit", ["days", "weeks"], key=k + "unit")
-        cols[0].caption("…ago")
+        spec["unit"] = cols[2].selectbox("Unit", ["days", "weeks"], key=k + "unit", format_func=lambda u: f"{u} ago")
     elif kind in ("session_count", "purchase_count", "money_spent", "recent_sessions", "event"):
         if kind == "event":
             spec["event"] = cols[0].selectbox("Event", _events(), key=k + "event")
@@ -416,12 +415,8 @@ def _sample(definition: dict) -> None:
 
 def _lookup(definition: dict) -> None:
     st.markdown("##### User lookup")
-    lookup = st.text_input(
-        "User id",
-        key="seg_lookup",
-        placeholder="e.g. u0000042",
-        help="Does this user match, and which filter keeps them out?",
-    )
+    st.caption("Does this user match, and if not, which filter keeps them out?")
+    lookup = st.text_input("User id", key="seg_lookup", placeholder="e.g. u0000042")
     if not lookup.strip():
         return
     answer = segments.explain_user(definition, lookup, engine, _now(), _all_predictions())

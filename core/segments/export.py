@@ -222,7 +222,10 @@ def export_csv(
 
 
 def export_csv_bytes(definition, engine: Engine | None = None, now: datetime | None = None) -> bytes:
-    """The whole CSV as UTF-8 bytes (what a browser download needs)."""
-    buffer = io.StringIO()
-    export_csv(definition, buffer, engine, now)
-    return buffer.getvalue().encode("utf-8")
+    """The whole CSV as UTF-8 bytes (what a browser download needs), encoded as it is written."""
+    buffer = io.BytesIO()
+    text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    export_csv(definition, text, engine, now)
+    text.flush()
+    text.detach()  # keep the bytes when the wrapper goes
+    return buffer.getvalue()
