@@ -13,7 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
+
+from core.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'app.db'}"
@@ -76,6 +79,11 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise UserError(
+            "this was changed by someone else while you were editing it; reload it to see their changes"
+        ) from None
     except BaseException:
         session.rollback()
         raise

@@ -130,6 +130,9 @@ class Segment(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Every UPDATE checks the version it read (WHERE version = ...): a concurrent edit fails
+    # instead of being overwritten. The code sets the next version itself.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
 class Campaign(Base):
@@ -148,6 +151,7 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}  # see Segment
 
 
 class OutboxMessage(Base):
