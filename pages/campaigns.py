@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from datetime import date, time, timedelta
 
 import numpy as np
@@ -306,30 +305,6 @@ def _step_target(engine) -> None:
 
 
 # ---------------------------------------------------------------- message
-def _phone(platform: str, surface_key: str, title: str, body: str) -> str:
-    """A phone-style notification mock-up; every piece of user text is escaped."""
-    view = limits.device_view(title, body, surface_key)
-    dark = platform == "iOS"
-    bg, fg, card = ("#1c1c1e", "#f2f2f7", "#3a3a3c") if dark else ("#e8eaed", "#202124", "#ffffff")
-    note = " · cut" if view.title_cut or view.body_cut else ""
-    body_style = (
-        "display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;overflow:hidden;"
-        if surface_key == "ios_lock"
-        else ""
-    )
-    return (
-        f'<div style="background:{bg};border-radius:28px;padding:18px 12px 22px;max-width:340px;'
-        f'font-family:-apple-system,Roboto,sans-serif;margin-bottom:8px">'
-        f'<div style="color:{fg};font-size:11px;opacity:.7;margin:0 6px 8px">'
-        f"{html.escape(view.surface.label)}{html.escape(note)}</div>"
-        f'<div style="background:{card};color:{fg};border-radius:14px;padding:10px 12px">'
-        f'<div style="font-size:11px;opacity:.6">LIKELY · now</div>'
-        f'<div style="font-weight:600;font-size:14px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{html.escape(view.title)}</div>'
-        f'<div style="font-size:13px;line-height:1.3;{body_style}">{html.escape(view.body)}</div>'
-        f"</div></div>"
-    )
-
-
 def _show_rendering(spec: cc.CampaignSpec, rendered: personalise.Rendered, heading: str) -> None:
     st.markdown(f"**{heading}**")
     if spec.channel == "push":
@@ -339,7 +314,9 @@ def _show_rendering(spec: cc.CampaignSpec, rendered: personalise.Rendered, headi
             platforms = ["Android"]
         cols = st.columns(len(platforms) * 2)
         for i, (platform, surface) in enumerate((p, s) for p in platforms for s in SURFACES_BY_PLATFORM[p]):
-            cols[i].markdown(_phone(platform, surface, rendered.title, rendered.body), unsafe_allow_html=True)
+            cols[i].markdown(
+                limits.phone_mockup_html(platform, surface, rendered.title, rendered.body), unsafe_allow_html=True
+            )
         for warning in limits.copy_warnings("push", rendered.title, rendered.body, platforms):
             st.warning(warning)
         for error in limits.payload_errors(rendered.title, rendered.body, platforms):

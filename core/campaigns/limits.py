@@ -6,6 +6,7 @@ we use 40, which makes the iOS lock screen's four body lines its 160 characters.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 
@@ -108,3 +109,27 @@ def payload_errors(title: str, body: str, platforms: list[str] | None = None) ->
                 f"The {platform} push payload would be {size:,} bytes; the limit is {PAYLOAD_BYTES[platform]:,}."
             )
     return errors
+
+
+def phone_mockup_html(platform: str, surface_key: str, title: str, body: str) -> str:
+    """A phone-style notification mock-up; every piece of user text is escaped."""
+    view = device_view(title, body, surface_key)
+    dark = platform == "iOS"
+    bg, fg, card = ("#1c1c1e", "#f2f2f7", "#3a3a3c") if dark else ("#e8eaed", "#202124", "#ffffff")
+    note = " · cut" if view.title_cut or view.body_cut else ""
+    body_style = (
+        "display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;overflow:hidden;"
+        if surface_key == "ios_lock"
+        else ""
+    )
+    return (
+        f'<div style="background:{bg};border-radius:28px;padding:18px 12px 22px;max-width:340px;'
+        f'font-family:-apple-system,Roboto,sans-serif;margin-bottom:8px">'
+        f'<div style="color:{fg};font-size:11px;opacity:.7;margin:0 6px 8px">'
+        f"{html.escape(view.surface.label)}{html.escape(note)}</div>"
+        f'<div style="background:{card};color:{fg};border-radius:14px;padding:10px 12px">'
+        f'<div style="font-size:11px;opacity:.6">LIKELY · now</div>'
+        f'<div style="font-weight:600;font-size:14px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{html.escape(view.title)}</div>'
+        f'<div style="font-size:13px;line-height:1.3;{body_style}">{html.escape(view.body)}</div>'
+        f"</div></div>"
+    )

@@ -1,0 +1,146 @@
+"""Hostile input: each gets a clear message or is rendered harmless, and changes nothing else."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core import models, segments
+from core.campaigns import CampaignSpec, get_campaign, save_draft, set_company_timezone
+from core.campaigns.limits import phone_mockup_html
+from core.campaigns.store import company_timezone
+from core.db import session_scope
+from core.errors import UserError
+from core.importer import import_events, import_users
+from core.segments.export import export_csv_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+EVERYONE = {"version": 1, "match": "all", "groups": [], "exclude": []}
+SCRIPT_NAME = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_names_with_html_are_stored_verbatim_and_never_rendered_as_html(demo_engine):
+    saved = segments.save_segment(demo_engine, SCRIPT_NAME, EVERYONE)
+    assert segments.get_segment(demo_engine, saved.id).name == SCRIPT_NAME
+    campaign_id = save_draft(CampaignSpec(name=SCRIPT_NAME, segment_id=saved.id), demo_engine)
+    assert get_campaign(campaign_id, demo_engine)[0].name == SCRIPT_NAME
+
+
+def test_the_phone_mockup_escapes_every_piece_of_user_text():
+    markup = phone_mockup_html("iOS", "ios_lock", SCRIPT_NAME, "<b>bold</b> & {{ liquid }}")
+    assert "<script>" not in markup and "<img" not in markup and "<b>" not in markup
+    assert "&lt;script&gt;" in markup and "&amp;" in markup
+
+
+def _unsafe_html_calls(path: Path) -> list[ast.Call]:
+    tree = ast.parse(path.read_text())
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and any(k.arg == "unsafe_allow_html" and getattr(k.value, "value", False) is True for k in node.keywords)
+    ]
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "pages").glob("*.py")), ids=lambda p: p.name)
+def test_pages_pass_only_escaped_mockups_to_unsafe_html(page):
+    for call in _unsafe_html_calls(page):
+        content = call.args[0] if call.args else None
+        assert isinstance(content, ast.Call), f"{page.name}:{call.lineno} passes raw text as HTML"
+        name = content.func.attr if isinstance(content.func, ast.Attribute) else content.func.id
+        assert name == "phone_mockup_html", f"{page.name}:{call.lineno} passes {name}() output as HTML"
+
+
+def test_formula_cells_are_imported_as_text_and_neutralised_on_export(empty_engine, tmp_path):
+    path = tmp_path / "users.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "first_name", "email"])
+        writer.writerow(["=1+1", '=HYPERLINK("http://evil","x")', "@SUM(A1)@example.com"])
+        writer.writerow(["plain", "+33 6 12", "-x@example.com"])
+    import_users(empty_engine, path)
+    rows = list(csv.DictReader(io.StringIO(export_csv_bytes(EVERYONE, empty_engine).decode("utf-8"))))
+    by_id = {row["user_id"]: row for row in rows}
+    assert by_id["'=1+1"]["first_name"] == '\'=HYPERLINK("http://evil","x")'
+    assert by_id["'=1+1"]["email"] == "'@SUM(A1)@example.com"
+    assert by_id["plain"]["first_name"] == "'+33 6 12"
+    assert by_id["plain"]["email"] == "'-x@example.com"
+
+
+def test_a_ten_thousand_character_property_is_refused(demo_engine, tmp_path):
+    path = tmp_path / "events.csv"
+    huge = '{"k": "' + "x" * 10_000 + '"}'
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(
+            [["user_id", "event", "timestamp", "properties"], ["u1", "view", "2026-01-01", huge]]
+        )
+    with pytest.raises(UserError, match="line 2, column 'properties': is 10,009 characters long; the limit is 10,000"):
+        import_events(demo_engine, path)
+
+
+def test_a_large_events_file_imports_in_bounded_memory(empty_engine, tmp_path, monkeypatch):
+    monkeypatch.setattr("core.importer.CHUNK_ROWS", 2_000)
+    rows = 50_000
+    path = tmp_path / "big.csv"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("user_id,event,timestamp,value\n")
+        for i in range(rows):
+            handle.write(f"user-{i % 5_000},purchase,2026-01-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{i % 97}.5\n")
+    file_mb = path.stat().st_size / 1e6
+    tracemalloc.start()
+    try:
+        result = import_events(empty_engine, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.rows == rows and result.created_users == 5_000
+    with session_scope(empty_engine) as session:
+        assert session.scalar(select(func.count()).select_from(models.Event)) == rows
+    # The rows are never all held at once: the peak stays near one 2,000-row batch plus the user map.
+    assert peak / 1e6 < 8, f"peak {peak / 1e6:.1f} MB for a {file_mb:.1f} MB file"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe/Pariss", "../../etc/passwd", "", "UTC+99"])
+def test_time_zones_that_do_not_exist_are_refused_and_change_nothing(demo_engine, zone):
+    before = company_timezone(demo_engine)
+    with pytest.raises(UserError, match="not a known IANA time zone"):
+        set_company_timezone(zone, demo_engine)
+    assert company_timezone(demo_engine) == before
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        {"version": 1, "match": "all", "groups": [{"match": "all", "filters": [{"type": "drop table users"}]}]},
+        {
+            "version": 1,
+            "match": "all",
+            "groups": [{"match": "all", "filters": [{"type": "session_count", "op": "at_least", "value": 1e308}]}],
+        },
+        {
+            "version": 1,
+            "match": "all",
+            "groups": [{"match": "all", "filters": [{"type": "country", "values": ["FR'; DROP TABLE users; --"]}]}],
+        },
+        {"version": 1, "match": "all", "groups": "not a list"},
+        {"version": 99, "match": "all", "groups": []},
+    ],
+    ids=["unknown-type", "huge-number", "sql-in-value", "bad-shape", "future-version"],
+)
+def test_malformed_or_crafted_definitions_never_reach_the_database_unchecked(demo_engine, definition):
+    users_before = segments.count(EVERYONE, demo_engine)
+    try:
+        result = segments.count(definition, demo_engine)
+    except UserError as error:
+        assert str(error)  # a message, not a crash
+    else:
+        assert result == 0  # a crafted value is just a value that matches nobody
+    with pytest.raises(UserError):
+        segments.save_segment(demo_engine, "crafted", {**definition, "groups": "x"})
+    assert segments.count(EVERYONE, demo_engine) == users_before
