@@ -28,7 +28,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from core import models
-from core.facts import PURCHASE_EVENT, SESSION_EVENT
+from core.facts import SESSION_EVENT
 from core.importer import PLATFORMS
 from core.tiers import TIER_NAMES
 
@@ -657,5 +657,3 @@ FILTERS: dict[str, Filter] = {
     )
 }
 """Every filter type by its `type` key, in the order the page offers them."""
-
-PURCHASE = PURCHASE_EVENT  # re-exported for pages that offer "did purchase"
