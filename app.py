@@ -36,11 +36,19 @@ with st.sidebar:
         st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
         st.button("Log out", on_click=st.logout)
 
+
+def open_default_screen() -> None:
+    """/predictions: the default screen lives at / (Streamlit serves the default page only there)."""
+    st.switch_page(SCREENS[0][0], query_params=st.query_params.to_dict())
+
+
 page = st.navigation(
     [
-        st.Page(file, title=title, icon=icon, url_path=url_path, default=index == 0)
+        st.Page(file, title=title, icon=icon, url_path="" if index == 0 else url_path, default=index == 0)
         for index, (file, title, icon, url_path) in enumerate(SCREENS)
     ]
+    # Without this hidden alias a link to /predictions shows Streamlit's "Page not found" dialog.
+    + [st.Page(open_default_screen, title=SCREENS[0][1], url_path=SCREENS[0][3], visibility="hidden")]
 )
 if OPEN_PARAM in st.query_params:  # a deep link that first ran without the frame (see pages.ensure_frame)
     params = st.query_params.to_dict()

@@ -453,7 +453,8 @@ def _saving(definition: dict, size: int) -> None:
         export_col.download_button(
             "Export CSV",
             data=partial(export_csv_bytes, definition, engine, _now()),
-            file_name=f"{(current or {}).get('name') or 'segment'}.csv".replace("/", "-"),
+            # the session, not `current`: a segment saved in this very run names the file too
+            file_name=f"{(st.session_state.get(CURRENT) or {}).get('name') or 'segment'}.csv".replace("/", "-"),
             mime="text/csv",
             key="seg_export",
             on_click="ignore",
