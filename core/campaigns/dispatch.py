@@ -154,8 +154,9 @@ def _dispatch_campaign(
         people = users.loc[candidates]
         rows: list[tuple] = []
         created = utcnow()
-        for (user_id, user), score, tier, at in zip(
-            people.iterrows(),
+        for user_id, user, score, tier, at in zip(
+            people.index,
+            people.to_dict("records"),  # plain dicts: rendering reads a few fields per user
             scores["score"].to_numpy(),
             scores["category"].to_numpy(),
             send_at.to_numpy(),

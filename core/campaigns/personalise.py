@@ -152,7 +152,13 @@ def render_for_users(engine: Engine, message: dict, channel: str, user_ids) -> d
     ids = [i for i in ids if i in users.index]
     compiled = CompiledMessage(message, channel)
     scores = scores_for(engine, message.get("prediction_id"), ids)
-    return {i: compiled.render(users.loc[i], scores.at[i, "score"], scores.at[i, "category"]) for i in ids}
+    records = users.loc[ids].to_dict("records")
+    return {
+        i: compiled.render(user, score, tier)
+        for i, user, score, tier in zip(
+            ids, records, scores["score"].to_numpy(), scores["category"].to_numpy(), strict=True
+        )
+    }
 
 
 def longest_copy(renderings: list[Rendered]) -> tuple[str, str]:
