@@ -13,11 +13,11 @@ import sys
 
 from core.errors import UserError
 
-COMMAND_MODULES = [
-    "core.campaign_commands",
+COMMAND_MODULES = [  # in the order --help lists them: data, predictions, segments, campaigns
     "core.data_commands",
     "core.prediction_commands",
     "core.segment_commands",
+    "core.campaign_commands",
 ]
 
 
