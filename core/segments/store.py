@@ -37,6 +37,7 @@ TARGETABLE_KINDS = ("full",)
 CATEGORICAL = ("platform", "country", "language", "timezone")
 _MAX_CACHED_DATABASES = 4
 _FETCH_ROWS = 250_000
+_KTH_KEPT = 8  # k-th latest arrays kept per event (8 MB each at a million users)
 
 
 def to_us(values) -> np.ndarray:
@@ -74,16 +75,26 @@ class EventTimes:
         self.offsets = offsets
         self.times = times
         self.lengths = np.diff(offsets)
+        self._kth: dict[int, np.ndarray] = {}  # k -> each user's k-th latest time (NAT when fewer)
+
+    def kth_latest(self, k: int) -> np.ndarray:
+        """Each user's k-th most recent time (NAT when they have fewer than k), kept for reuse."""
+        if k not in self._kth:
+            enough = self.lengths >= k
+            kth = np.full(len(self.lengths), NAT, dtype=np.int64)
+            if len(self.times):
+                kth[enough] = self.times[self.offsets[1:][enough] - k]
+            if len(self._kth) >= _KTH_KEPT:
+                self._kth.pop(next(iter(self._kth)))
+            self._kth[k] = kth
+        return self._kth[k]
 
     def at_least(self, k: int, since_us: int) -> np.ndarray:
         """Users with at least `k` events at or after `since_us`."""
         if k <= 0:
             return np.ones(len(self.lengths), dtype=bool)
-        enough = self.lengths >= k
-        if not len(self.times):
-            return enough
-        kth_latest = self.times[np.where(enough, self.offsets[1:] - k, 0)]
-        return enough & (kth_latest >= since_us)
+        kth = self.kth_latest(k)
+        return kth >= since_us  # NAT (fewer than k events) is never at or after a real time
 
 
 class UserStore:
