@@ -427,9 +427,17 @@ def _lookup(definition: dict) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="seg_lookup_table")
 
 
+def _flash(message: str) -> None:
+    """Show `message` after a full rerun (the saved-segment list outside this fragment changed)."""
+    st.session_state["seg_flash"] = message
+    st.rerun(scope="app")
+
+
 def _saving(definition: dict, size: int) -> None:
     current = st.session_state.get(CURRENT)
     with st.container(border=True):
+        if st.session_state.get("seg_flash"):
+            st.success(st.session_state.pop("seg_flash"))
         if current:
             st.markdown(f"Editing saved segment **{current['name']}**")
             if st.button("Save changes", key="seg_save_changes", type="primary"):
@@ -438,7 +446,7 @@ def _saving(definition: dict, size: int) -> None:
                         engine, current["id"], definition, expected_version=current["version"]
                     )
                     st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
-                    st.success(f"Saved “{saved.name}”: {size:,} users.")
+                    _flash(f"Saved “{saved.name}”: {size:,} users.")
                 except UserError as error:
                     st.error(str(error))
         name = st.text_input("Segment name", key="seg_name", placeholder="e.g. Lapsed users - 2 weeks")
@@ -447,7 +455,7 @@ def _saving(definition: dict, size: int) -> None:
             try:
                 saved = segments.save_segment(engine, name, definition)
                 st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
-                st.success(f"Saved “{saved.name}”: {size:,} users.")
+                _flash(f"Saved “{saved.name}”: {size:,} users.")
             except UserError as error:
                 st.error(str(error))
         export_col.download_button(
