@@ -6,10 +6,14 @@ a screenshot and the app's log in test-artifacts/.
 
 Without Chromium the tests are skipped with a clear reason, unless REQUIRE_BROWSER=1 (set by
 .ci/run), in which case they fail: CI must always run them.
+
+With LIKELY_SCREENSHOTS=<folder> (`make screenshots`), the few screens the README shows are also
+saved there as small PNGs.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -17,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,6 +39,15 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 BROWSER_USERS = 3_000
+VIEWPORT = {"width": 1280, "height": 900}
+README_SHOTS = os.environ.get("LIKELY_SCREENSHOTS")  # a folder, relative to the repository root
+
+
+@dataclass(frozen=True)
+class LiveApp:
+    url: str  # e.g. http://localhost:53121
+    database_url: str  # the app's DATABASE_URL, for checking what it shows against core
+    log: Path
 
 
 def pytest_collection_modifyitems(config, items):
@@ -59,18 +73,12 @@ def _run(args: list[str], env: dict) -> None:
     subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def live_app(tmp_path_factory):
-    """The real app on a free port, against a fresh demo database; yields its base URL."""
-    if not CHROMIUM:
-        pytest.fail("REQUIRE_BROWSER=1 but Chromium is not installed: install Debian's chromium package")
+def start_app(database_url: str, log_name: str):
+    """Start `streamlit run app.py` on a free port; yields a LiveApp once /_stcore/health says ok."""
     ARTIFACTS.mkdir(exist_ok=True)
-    database = tmp_path_factory.mktemp("browser") / "app.db"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
-    _run(["seed", "--users", str(BROWSER_USERS), "--seed", "11"], env)
-    _run(["setup"], env)  # trains the demo predictions
+    log_path = ARTIFACTS / log_name
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     port = _free_port()
-    log = open(ARTIFACTS / "app.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [
             sys.executable,
@@ -84,29 +92,54 @@ def live_app(tmp_path_factory):
             "true",
             "--server.fileWatcherType",
             "none",
+            "--browser.gatherUsageStats",
+            "false",
         ],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "DATABASE_URL": database_url},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://localhost:{port}"
     deadline = time.monotonic() + 90
-    while True:
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                pytest.fail(f"the app did not start; see {log_path}")
+            time.sleep(0.3)
+        yield LiveApp(base, database_url, log_path)
+    finally:
+        server.terminate()
         try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.terminate()
-            pytest.fail(f"the app did not start; see {ARTIFACTS / 'app.log'}")
-        time.sleep(0.3)
-    yield base
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser_database(tmp_path_factory) -> str:
+    """A fresh demo database made with the project's own commands; returns its DATABASE_URL."""
+    if not CHROMIUM:
+        pytest.fail("REQUIRE_BROWSER=1 but Chromium is not installed: install Debian's chromium package")
+    database = tmp_path_factory.mktemp("browser") / "app.db"
+    url = f"sqlite:///{database}"
+    env = {**os.environ, "DATABASE_URL": url}
+    _run(["seed", "--users", str(BROWSER_USERS), "--seed", "11"], env)
+    _run(["setup"], env)  # trains the demo predictions
+    return url
+
+
+@pytest.fixture(scope="session")
+def live_app(browser_database):
+    """The real app on a free port, shared by the journeys (each makes uniquely named things)."""
+    yield from start_app(browser_database, "app.log")
 
 
 @pytest.fixture(scope="session")
@@ -126,36 +159,87 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"report_{report.when}", report)
 
 
-@pytest.fixture
-def page(browser, live_app, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, base_url=live_app)
+def open_page(browser, app: LiveApp, request):
+    """A new browser session (its own Streamlit session) on `app`; screenshots itself on failure."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=app.url)
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
+        try:
+            screenshot(page, f"FAILED-{request.node.name}")
+        except Exception as error:  # the page may be gone; the test's own error matters more
+            print(f"no failure screenshot: {error}")
     context.close()
 
 
-def wait_for_app(page, settle_ms: int = 300) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running' indicator)."""
-    page.wait_for_selector('[data-testid="stApp"]')
-    page.wait_for_timeout(settle_ms)
-    page.wait_for_function(
-        """() => {
-            const app = document.querySelector('[data-testid="stApp"]');
-            const running = document.querySelector('[data-testid="stStatusWidget"] button, [data-testid="stStatusWidgetRunningIcon"]');
-            return app && !running && app.getAttribute('data-test-script-state') !== 'running';
-        }""",
-        timeout=60_000,
+@pytest.fixture
+def page(browser, live_app, request):
+    yield from open_page(browser, live_app, request)
+
+
+def wait_for_app(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has finished running the script (or a fragment) and the page is idle.
+
+    Like Streamlit's own e2e tests: give a just-triggered rerun a moment to start, then wait for
+    the app element to say it is connected and `notRunning`, twice in a row a short while apart
+    (a widget change can start a second run right after the first, e.g. st.switch_page).
+    """
+    page.wait_for_timeout(250)
+    idle = "[data-testid='stApp'][data-test-connection-state='CONNECTED'][data-test-script-state='notRunning']"
+    for _ in range(2):
+        page.wait_for_selector(idle, state="attached", timeout=timeout_ms)
+        page.wait_for_timeout(150)
+    page.wait_for_selector(idle, state="attached", timeout=timeout_ms)
+
+
+def full_height(page, cap: int = 8_000) -> int:
+    """The height the viewport needs to show the whole page (Streamlit scrolls inside stMain)."""
+    return min(
+        cap,
+        page.evaluate(
+            "() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : 0 }"
+        )
+        or VIEWPORT["height"],
     )
-    page.wait_for_timeout(settle_ms)
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, readme: tuple | None = None) -> Path:
+    """A whole-page screenshot in test-artifacts/ (git-ignored).
+
+    With `readme` = (top locator, bottom locator) and LIKELY_SCREENSHOTS set, the main area from the
+    top of one to the bottom of the other is also saved as `<LIKELY_SCREENSHOTS>/<name>.png`,
+    palette-compressed: the README's images.
+    """
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], full_height(page))})
+    try:
+        page.wait_for_timeout(400)  # charts redraw for the new size
+        page.screenshot(path=str(path))
+        if readme is not None and README_SHOTS:
+            folder = ROOT / README_SHOTS
+            folder.mkdir(parents=True, exist_ok=True)
+            _save_small_png(page.screenshot(clip=_region(page, *readme)), folder / f"{name}.png")
+    finally:
+        page.set_viewport_size(size)
     return path
+
+
+def _region(page, top, bottom, margin: int = 16) -> dict:
+    main = page.get_by_test_id("stMain").bounding_box()
+    first, last = top.bounding_box(), bottom.bounding_box()
+    y = max(0, first["y"] - margin)
+    return {"x": main["x"], "y": y, "width": main["width"], "height": last["y"] + last["height"] + margin - y}
+
+
+def _save_small_png(png: bytes, target: Path) -> None:
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow comes with Streamlit; without it keep Chromium's PNG
+        target.write_bytes(png)
+        return
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(target, optimize=True)
