@@ -144,3 +144,36 @@ def test_malformed_or_crafted_definitions_never_reach_the_database_unchecked(dem
     with pytest.raises(UserError):
         segments.save_segment(demo_engine, "crafted", {**definition, "groups": "x"})
     assert segments.count(EVERYONE, demo_engine) == users_before
+
+
+def test_data_too_big_for_memory_is_counted_and_exported_in_sql(demo_engine, monkeypatch):
+    """Above LIKELY_IN_MEMORY_USERS the in-memory store is never loaded; SQL gives the same answers."""
+    from core.segments import store
+    from core.segments.export import export_chunks
+
+    lapsed = {
+        "version": 1,
+        "match": "all",
+        "groups": [
+            {
+                "match": "all",
+                "filters": [
+                    {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
+                    {"type": "platform", "values": ["iOS"]},
+                ],
+            }
+        ],
+        "exclude": [],
+    }
+    expected_count = segments.count(lapsed, demo_engine)
+    expected_ids = segments.matching_user_ids(lapsed, demo_engine)
+    monkeypatch.setattr(store, "IN_MEMORY_USER_LIMIT", 100)
+
+    def no_store(*_args, **_kwargs):
+        raise AssertionError("the in-memory store was loaded")
+
+    monkeypatch.setattr("core.segments.evaluate.user_store", no_store)
+    monkeypatch.setattr("core.segments.export.user_store", no_store)
+    assert segments.count(lapsed, demo_engine) == expected_count > 0
+    assert segments.matching_user_ids(lapsed, demo_engine).tolist() == expected_ids.tolist()
+    assert sum(len(chunk) for chunk in export_chunks(lapsed, demo_engine)) == expected_count

@@ -16,8 +16,8 @@ from core.db import get_engine
 from core.errors import UserError
 from core.segments.definition import Located, located_filters, truncated, validate
 from core.segments.filters import FILTERS, USER_FACTS, USERS, FilterError
-from core.segments.sql import as_naive_utc
-from core.segments.store import UserStore, user_store
+from core.segments.sql import as_naive_utc, sql_count, sql_user_ids
+from core.segments.store import UserStore, fits_in_memory, user_store
 from core.tiers import TIERS
 
 
@@ -80,12 +80,16 @@ def segment_mask(definition, store: UserStore, now: datetime | None = None, memo
 
 def matching_user_ids(definition, engine: Engine | None = None, now: datetime | None = None) -> np.ndarray:
     """The users the definition keeps: sorted int64 users.id."""
+    if not fits_in_memory(engine):
+        return sql_user_ids(definition, engine, now)
     store = user_store(engine)
     return store.ids[segment_mask(definition, store, now)]
 
 
 def count(definition, engine: Engine | None = None, now: datetime | None = None) -> int:
-    """The exact audience size."""
+    """The exact audience size (in memory; as one SQL COUNT when the data is too big for memory)."""
+    if not fits_in_memory(engine):
+        return sql_count(definition, engine, now)
     store = user_store(engine)
     return int(np.count_nonzero(segment_mask(definition, store, now)))
 

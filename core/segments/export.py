@@ -36,7 +36,7 @@ from core.db import get_engine
 from core.segments.definition import predictions_used, validate
 from core.segments.evaluate import segment_mask
 from core.segments.sql import as_naive_utc, base_from, check_references, where_clause
-from core.segments.store import user_store
+from core.segments.store import fits_in_memory, user_store
 from core.tiers import TIER_NAMES
 
 # (CSV header, SQL column, kind): kind "text" is neutralised, "time" is trimmed to seconds,
@@ -144,7 +144,7 @@ def export_chunks(
     definition = validate(definition)
     engine = engine or get_engine()
     used = predictions_used(definition)
-    if via_sql:
+    if via_sql or not fits_in_memory(engine):
         yield from _chunks_via_sql(definition, engine, now, used)
         return
     store = user_store(engine)

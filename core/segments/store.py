@@ -18,6 +18,7 @@ Times are int64 microseconds since the epoch (naive UTC); a missing time is `NAT
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from core.channels import reachable_masks
@@ -339,3 +341,18 @@ def user_store(engine: Engine | None = None) -> UserStore:
 def clear_cache() -> None:
     with _stores_lock:
         _stores.clear()
+
+
+IN_MEMORY_USER_LIMIT = int(os.environ.get("LIKELY_IN_MEMORY_USERS", "5000000"))
+_user_counts: dict[tuple[str, int], int] = {}
+
+
+def fits_in_memory(engine: Engine | None = None) -> bool:
+    """Whether the user table is small enough for the in-memory store (LIKELY_IN_MEMORY_USERS,
+    default 5,000,000 users); above it counts and exports run as SQL on the database."""
+    engine = engine or get_engine()
+    key = (engine.url.render_as_string(hide_password=False), data_version(engine))
+    if key not in _user_counts:
+        with engine.connect() as connection:
+            _user_counts[key] = int(connection.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one())
+    return _user_counts[key] <= IN_MEMORY_USER_LIMIT
