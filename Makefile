@@ -29,6 +29,8 @@ run: setup
 	$(PY) -m streamlit run app.py --server.address localhost --server.port $(PORT)
 
 test: $(DEV_STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		echo "==> Chromium is not installed: the browser journeys are skipped (apt-get install chromium; .ci/run does)"
 	$(PY) -m pytest
 	@if [ -n "$$LIKELY_TEST_POSTGRES" ]; then \
 		echo "==> the suite again, every database on PostgreSQL ($$LIKELY_TEST_POSTGRES)"; \
@@ -45,6 +47,10 @@ lint: $(DEV_STAMP)
 format: $(DEV_STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# Refresh the README's images: the browser journeys save them while they run.
+screenshots: $(DEV_STAMP)
+	LIKELY_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/browser/test_prediction_journey.py tests/browser/test_lapsed_users_journey.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -228,11 +228,14 @@ def screenshot(page, name: str, readme: tuple | None = None) -> Path:
     return path
 
 
-def _region(page, top, bottom, margin: int = 16) -> dict:
+def _region(page, top, bottom, margin: int = 24) -> dict:
+    """The content column (without stMain's side padding) from `top` down to `bottom`."""
     main = page.get_by_test_id("stMain").bounding_box()
     first, last = top.bounding_box(), bottom.bounding_box()
+    x = max(main["x"], first["x"] - margin)
     y = max(0, first["y"] - margin)
-    return {"x": main["x"], "y": y, "width": main["width"], "height": last["y"] + last["height"] + margin - y}
+    width = main["width"] - 2 * (x - main["x"])
+    return {"x": x, "y": y, "width": width, "height": last["y"] + last["height"] + margin - y}
 
 
 def _save_small_png(png: bytes, target: Path) -> None:

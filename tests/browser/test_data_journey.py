@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.browser import ui
 from tests.browser.conftest import ROOT, screenshot, wait_for_app
 
 
@@ -14,8 +15,7 @@ def test_data_page_shows_counts_and_imports_a_csv(page):
     page.goto("/data")
     wait_for_app(page)
     assert _metric(page, "Users") == "3,000"
-    page.get_by_text("users", exact=True).first.click()
-    wait_for_app(page)
+    ui.radio(page, "What are you importing?", "users")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
         str(ROOT / "data" / "sample_users.csv")
     )

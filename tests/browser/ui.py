@@ -26,9 +26,26 @@ def number(text: str) -> int:
 
 def choose(page, label: str, option: str, nth: int = 0) -> None:
     """Pick `option` in the selectbox labelled `label`."""
-    widget(page, "stSelectbox", label, nth).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    _open_and_pick(page, widget(page, "stSelectbox", label, nth), option)
     wait_for_app(page)
+
+
+def _open_and_pick(page, box, option: str, attempts: int = 3) -> None:
+    """Open a dropdown and click `option`; a rerun that redraws the box can close the list
+    just after it opened, so open it again when the option does not show."""
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(attempts):
+        box.click()
+        try:
+            wanted.wait_for(timeout=3_000)
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            wait_for_app(page)
+            continue
+        wanted.click()
+        return
 
 
 def selected(page, label: str, nth: int = 0) -> str:
@@ -46,8 +63,7 @@ def multi_choose(page, label: str, options: list[str], nth: int = 0) -> None:
     """Add `options` to the multiselect labelled `label`."""
     box = widget(page, "stMultiSelect", label, nth)
     for option in options:
-        box.click()
-        page.get_by_role("option", name=option, exact=True).click()
+        _open_and_pick(page, box, option)
         wait_for_app(page)
     page.keyboard.press("Escape")
     wait_for_app(page)
