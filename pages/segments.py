@@ -169,7 +169,7 @@ def _render_filter(uid: int, kind: str) -> dict:
             low, high = st.slider("Likelihood score", 0.0, 100.0, step=1.0, format="%.0f", key=k + "range")
             spec["min"], spec["max"] = low, high
         else:
-            spec["categories"] = cols[1].multiselect("Categories", list(TIER_NAMES), key=k + "categories")
+            spec["categories"] = st.multiselect("Categories", list(TIER_NAMES), key=k + "categories")
     elif kind in ("last_used", "first_used", "event_time"):
         if kind == "event_time":
             spec["event"] = cols[0].selectbox("Event", _events(), key=k + "event")
@@ -260,14 +260,14 @@ def _render_section(section: str, state: dict) -> list[dict]:
         gid = group["gid"]
         title = f"Group {position}" if section == "groups" else f"Exclusion group {position}"
         with st.container(border=True):
-            head, match, remove = st.columns([2, 3, 2], vertical_alignment="center")
+            head, match, remove = st.columns([2, 4, 2], vertical_alignment="center")
             head.markdown(f"**{title}**")
             if group["filters"] and len(group["filters"]) > 1:
                 match.segmented_control(
                     "Users must match",
                     ["all", "any"],
                     key=f"g{gid}_match",
-                    format_func={"all": "all filters (AND)", "any": "any filter (OR)"}.get,
+                    format_func={"all": "all (AND)", "any": "any (OR)"}.get,
                     label_visibility="collapsed",
                     required=True,
                 )
@@ -322,7 +322,7 @@ def builder() -> None:
             st.markdown("##### Exclude users who match")
             exclude = _render_section("exclude", state)
         with st.container(border=True):
-            kind_col, target_col, button_col = st.columns([2, 2, 1], vertical_alignment="bottom")
+            kind_col, target_col, button_col = st.columns([3, 3, 2], vertical_alignment="bottom")
             kind_col.selectbox("Filter", list(LABELS), key="seg_new_type", format_func=LABELS.get)
             targets = _targets(state)
             if st.session_state.get("seg_new_target") not in targets:
