@@ -19,7 +19,7 @@ from core.db import get_engine
 from core.errors import UserError
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
-from core.timeutil import utcnow
+from core.timeutil import screen_time, utcnow
 from pages import ensure_frame
 
 ensure_frame("pages/campaigns.py")
@@ -234,7 +234,7 @@ def _audience(engine, spec: cc.CampaignSpec):
     if definition is None:
         return None
     try:
-        audience, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms)
+        audience, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms, screen_time())
     except UserError as error:
         st.error(str(error))
         return None
@@ -596,7 +596,7 @@ def _next_sends(engine, spec: cc.CampaignSpec, reachable, company_zone: str) -> 
 def _step_review(engine) -> None:
     spec = _spec_from_state()
     company_zone = cc.company_timezone(engine)
-    check = cc.validate(spec, engine)
+    check = cc.validate(spec, engine, screen_time())
     if spec.segment_id is not None:
         names = dict(zip(*aud.list_segments(engine)[["id", "name"]].to_dict("list").values(), strict=True))
         audience_text = f"Segment “{names.get(spec.segment_id, spec.segment_id)}”"

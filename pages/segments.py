@@ -21,7 +21,7 @@ from core.importer import PLATFORMS
 from core.segments.export import export_csv_bytes
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
-from core.timeutil import utcnow
+from core.timeutil import screen_time
 from pages import ensure_frame
 
 ensure_frame("pages/segments.py")
@@ -295,11 +295,6 @@ def _render_section(section: str, state: dict) -> list[dict]:
     return groups
 
 
-def _now():
-    """Relative dates are evaluated at the current minute, so reruns within a minute agree."""
-    return utcnow().replace(second=0, microsecond=0)
-
-
 @st.fragment
 def builder() -> None:
     state = st.session_state[STATE]
@@ -354,7 +349,7 @@ def builder() -> None:
 
 
 def _results(definition: dict) -> None:
-    now = _now()
+    now = screen_time()
     names = _all_predictions()
     predictions = list(names)
     breakdown_for = st.session_state.get("seg_breakdown_prediction")
@@ -408,7 +403,7 @@ SAMPLE_HEADERS = {
 
 def _sample(definition: dict) -> None:
     st.markdown("##### Sample of matching users")
-    frame = segments.sample(definition, 10, engine, _now()).rename(columns=SAMPLE_HEADERS)
+    frame = segments.sample(definition, 10, engine, screen_time()).rename(columns=SAMPLE_HEADERS)
     st.dataframe(frame, hide_index=True, key="seg_sample")
     st.caption("Ten users picked at random among the audience.")
 
@@ -419,7 +414,7 @@ def _lookup(definition: dict) -> None:
     lookup = st.text_input("User id", key="seg_lookup", placeholder="e.g. u0000042")
     if not lookup.strip():
         return
-    answer = segments.explain_user(definition, lookup, engine, _now(), _all_predictions())
+    answer = segments.explain_user(definition, lookup, engine, screen_time(), _all_predictions())
     verdict = "matches" if answer.matches else "does not match"
     (st.success if answer.matches else st.warning)(f"{answer.external_id} {verdict}: " + "; ".join(answer.reasons))
     if answer.checks:
@@ -460,7 +455,7 @@ def _saving(definition: dict, size: int) -> None:
                 st.error(str(error))
         export_col.download_button(
             "Export CSV",
-            data=partial(export_csv_bytes, definition, engine, _now()),
+            data=partial(export_csv_bytes, definition, engine, screen_time()),
             # the session, not `current`: a segment saved in this very run names the file too
             file_name=f"{(st.session_state.get(CURRENT) or {}).get('name') or 'segment'}.csv".replace("/", "-"),
             mime="text/csv",
