@@ -13,21 +13,8 @@ from core.campaigns import CampaignSpec, dispatch, launch, list_campaigns, save_
 from core.campaigns import schedule as sch
 from core.campaigns.store import duplicate, get_campaign, next_send
 from core.errors import UserError
+from tests.definitions import LAPSED_2_WEEKS as LAPSED
 
-LAPSED = {
-    "version": 1,
-    "match": "all",
-    "groups": [
-        {
-            "match": "all",
-            "filters": [
-                {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
-                {"type": "last_used", "op": "less_than", "value": 3, "unit": "weeks"},
-            ],
-        }
-    ],
-    "exclude": [],
-}
 IOS = {
     "version": 1,
     "match": "all",

@@ -16,22 +16,9 @@ from core.models import Campaign, Prediction
 from core.selection import LikelihoodSelection
 from core.tiers import categories_for
 from core.timeutil import utcnow
+from tests.definitions import LAPSED_2_WEEKS
 
 ROOT = Path(__file__).resolve().parent.parent
-LAPSED_2_WEEKS = {
-    "version": 1,
-    "match": "all",
-    "groups": [
-        {
-            "match": "all",
-            "filters": [
-                {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
-                {"type": "last_used", "op": "less_than", "value": 3, "unit": "weeks"},
-            ],
-        }
-    ],
-    "exclude": [],
-}
 
 
 def open_campaigns(query_params: dict | None = None) -> AppTest:

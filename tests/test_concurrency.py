@@ -16,21 +16,7 @@ from core import segments
 from core.campaigns import CampaignSpec, get_campaign, save_draft
 from core.errors import UserError
 from core.importer import import_events
-
-LAPSED = {
-    "version": 1,
-    "match": "all",
-    "groups": [
-        {
-            "match": "all",
-            "filters": [
-                {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
-                {"type": "last_used", "op": "less_than", "value": 3, "unit": "weeks"},
-            ],
-        }
-    ],
-    "exclude": [],
-}
+from tests.definitions import LAPSED_2_WEEKS as LAPSED
 
 
 def _together(count: int, work):

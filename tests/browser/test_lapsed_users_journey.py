@@ -20,25 +20,12 @@ from core.db import get_engine
 from core.timeutil import utcnow
 from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app
+from tests.definitions import LAPSED_2_WEEKS as LAPSED
 
 SEGMENT = "Lapsed users - 2 weeks"
 CAMPAIGN = "Lapsed user message - 2 weeks"
 TITLE = 'We miss you, {{ first_name | default: "there" }}'
 BODY = "It has been two weeks: see what is new since your last visit."
-LAPSED = {
-    "version": 1,
-    "match": "all",
-    "groups": [
-        {
-            "match": "all",
-            "filters": [
-                {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
-                {"type": "last_used", "op": "less_than", "value": 3, "unit": "weeks"},
-            ],
-        }
-    ],
-    "exclude": [],
-}
 
 
 @pytest.fixture(scope="module")
