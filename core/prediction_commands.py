@@ -33,7 +33,6 @@ def register(subparsers) -> None:
     bench.add_argument("--users", type=int, help="synthetic audience size (default: the database's own prediction)")
     bench.add_argument("--prediction", help="name or id (default: the first full prediction)")
     bench.add_argument("--moves", type=int, default=200)
-    bench.add_argument("--page", action="store_true", help="also time full page reruns through AppTest")
     bench.set_defaults(handler=_bench)
 
 
@@ -98,6 +97,6 @@ def _list(_args) -> int:
 def _bench(args) -> int:
     from core.predictions.bench import bench_slider
 
-    result = bench_slider(get_engine(), users=args.users, prediction=args.prediction, moves=args.moves, page=args.page)
+    result = bench_slider(get_engine(), users=args.users, prediction=args.prediction, moves=args.moves)
     print(json.dumps(result))
     return 0

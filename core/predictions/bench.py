@@ -3,13 +3,12 @@
 `python -m core bench-slider --users 1000000` builds a throw-away database holding one
 synthetic prediction with that many scores (no events needed: the slider only reads
 scores), then times what a slider move costs the server: the cache check, the selection
-figures and the 20-bar histogram (and with --page, a whole page rerun through AppTest).
+figures and the 20-bar histogram (`python -m tests.page_benchmark` times whole page reruns).
 Without --users it measures the current database's prediction.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import tempfile
@@ -65,9 +64,7 @@ def synthetic_prediction(engine: Engine, users: int, seed: int = 1) -> int:
     return prediction_id
 
 
-def bench_slider(
-    engine: Engine, users: int | None = None, prediction: str | None = None, moves: int = 200, page: bool = False
-) -> dict:
+def bench_slider(engine: Engine, users: int | None = None, prediction: str | None = None, moves: int = 200) -> dict:
     workdir = None
     try:
         if users:
@@ -110,40 +107,8 @@ def bench_slider(
             "slider_p95_ms": core["p95"],
             "slider_max_ms": core["max"],
         }
-        if page:
-            result.update(_page_timings(engine, prediction_id, max(5, moves // 20)))
         return result
     finally:
         if workdir is not None:
             engine.dispose()
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _page_timings(engine: Engine, prediction_id: int, moves: int) -> dict:
-    """Whole-page reruns after a slider move, through Streamlit's AppTest (an upper bound:
-    in the browser only the slider's fragment reruns)."""
-    from streamlit.testing.v1 import AppTest
-
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = str(engine.url)
-    db._engines.clear()
-    try:
-        app = AppTest.from_file(str(Path(db.ROOT) / "app.py"), default_timeout=120)
-        app.query_params["prediction"] = str(prediction_id)
-        app.run()
-        rng = np.random.default_rng(5)
-        samples = []
-        for _ in range(moves):
-            low, high = sorted(rng.integers(0, 101, 2).tolist())
-            app.slider(key="score_range").set_value((low, high))
-            started = time.perf_counter()
-            app.run()
-            samples.append((time.perf_counter() - started) * 1000)
-        figures = _percentiles(samples)
-        return {"page_rerun_p50_ms": figures["p50"], "page_rerun_p95_ms": figures["p95"]}
-    finally:
-        if previous is None:
-            os.environ.pop("DATABASE_URL", None)
-        else:
-            os.environ["DATABASE_URL"] = previous
-        db._engines.clear()
