@@ -11,6 +11,7 @@ import streamlit as st
 from core import predictions as P
 from core.db import get_engine
 from core.errors import UserError
+from core.segments import list_segments
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
 from pages import ensure_frame
@@ -34,13 +35,7 @@ def new_prediction_form() -> None:
     if not events:
         st.info("The database holds no events yet: import events on the Data page first.")
         return
-    segments = []
-    try:
-        from core.segments import list_segments
-
-        segments = list_segments(engine)
-    except ImportError:  # pragma: no cover - segments not installed
-        pass
+    segments = list_segments(engine)
     with st.form("new_prediction"):
         left, middle, right = st.columns(3)
         event = left.selectbox("Event", events, index=events.index("purchase") if "purchase" in events else 0)

@@ -75,7 +75,7 @@ def validate(engine: Engine, event: str, window_days: int, kind: str, name: str)
 
 def _audience_ids(engine: Engine, audience: dict | None, now: datetime) -> np.ndarray:
     if audience:
-        from core.segments import matching_user_ids  # built alongside; imported lazily
+        from core.segments import matching_user_ids  # segments import predictions: imported here
 
         return np.asarray(matching_user_ids(audience, engine, now=now), dtype=np.int64)
     with engine.connect() as connection:

@@ -47,14 +47,10 @@ def _ensure_prediction(engine, say, random_scores: bool = False) -> tuple[int, s
     if random_scores:
         say("writing random scores (--random-scores)")
         return _random_prediction(engine), "random"
-    try:
-        from core.predictions import train_prediction
+    from core.predictions import train_prediction  # predictions use segments: imported here, not at the top
 
-        say("training a purchase prediction (core.predictions.train_prediction)")
-        return train_prediction(engine, "purchase", 30, kind="full", name="Bench purchase in 30 days"), "trained"
-    except ImportError:
-        say("core.predictions is not available: writing random scores instead")
-    return _random_prediction(engine), "random"
+    say("training a purchase prediction (core.predictions.train_prediction)")
+    return train_prediction(engine, "purchase", 30, kind="full", name="Bench purchase in 30 days"), "trained"
 
 
 def _random_prediction(engine) -> int:
