@@ -7,12 +7,9 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from core import models
-from core.db import session_scope
 from core.errors import UserError
 from core.predictions import store
 from core.predictions.features import CATEGORICAL, compute_features
-from core.predictions.model import TrainedModel
 
 
 def _user_id(engine: Engine, user: str | int) -> int:
@@ -35,11 +32,7 @@ def user_reasons(engine: Engine, prediction_id: int, user: str | int, as_of: dat
     scored = store.user_score(engine, prediction.id, user_id)
     if scored is None:
         raise UserError(f"user '{user}' is not in the audience of '{prediction.name}'")
-    with session_scope(engine) as session:
-        blob = session.get(models.Prediction, prediction.id).model
-    if not blob:
-        raise UserError(f"'{prediction.name}' has no stored model to explain with")
-    model = TrainedModel.from_bytes(blob)
+    model = store.stored_model(engine, prediction)
     features = compute_features(engine, model.spec, as_of or prediction.as_of, user_ids=[user_id]).reindex([user_id])
     for column in CATEGORICAL:
         features[column] = pd.Categorical(features[column].astype(str), categories=model.spec.categories[column])

@@ -14,6 +14,7 @@ from sqlalchemy.orm import defer
 from core import models
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
+from core.predictions.model import TrainedModel
 from core.predictions.quality import quality_band
 from core.tiers import categories_for
 from core.timeutil import utcnow
@@ -209,3 +210,12 @@ def delete_prediction(engine: Engine, prediction_id: int) -> None:
         session.execute(delete(models.PredictionScore).where(models.PredictionScore.prediction_id == prediction_id))
         session.execute(delete(models.Prediction).where(models.Prediction.id == prediction_id))
         bump_data_version(session)
+
+
+def stored_model(engine: Engine, prediction: PredictionInfo) -> TrainedModel:
+    """The prediction's fitted model (for rescoring and per-user reasons); a clear error when none was stored."""
+    with session_scope(engine) as session:
+        blob = session.get(models.Prediction, prediction.id).model
+    if not blob:
+        raise UserError(f"'{prediction.name}' has no stored model; train it again")
+    return TrainedModel.from_bytes(blob)

@@ -229,13 +229,7 @@ def refresh_scores(
     prediction = store.find_prediction(engine, name_or_id)
     if prediction.kind == "preview" and not data_replaced:
         raise UserError(f"'{prediction.name}' is a preview prediction: its scores do not update")
-    with session_scope(engine) as session:
-        from core import models
-
-        blob = session.get(models.Prediction, prediction.id).model
-    if not blob:
-        raise UserError(f"'{prediction.name}' has no stored model to rescore with; train it again")
-    model = TrainedModel.from_bytes(blob)
+    model = store.stored_model(engine, prediction)
     as_of = latest_event_time(engine) or prediction.as_of
     say(f"refreshing '{prediction.name}' with data up to {as_of:%Y-%m-%d %H:%M}")
     audience_ids = _audience_ids(engine, prediction.audience, as_of)
