@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, make_url
@@ -109,12 +110,28 @@ def empty_engine(databases) -> Engine:
     engine.dispose()
 
 
+@contextmanager
+def app_pointed_at(engine: Engine, monkeypatch):
+    """DATABASE_URL (what pages and the CLI use) set to `engine`'s database for the block."""
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    db._engines.clear()
+    try:
+        yield engine
+    finally:
+        for shared in db._engines.values():
+            shared.dispose()
+        db._engines.clear()
+
+
 @pytest.fixture
 def app_database(demo_engine, monkeypatch) -> Engine:
-    """Points DATABASE_URL (what pages and the CLI use) at a private demo database copy."""
-    monkeypatch.setenv("DATABASE_URL", demo_engine.url.render_as_string(hide_password=False))
-    db._engines.clear()
-    yield demo_engine
-    for engine in db._engines.values():
-        engine.dispose()
-    db._engines.clear()
+    """The app and CLI pointed at a private demo database copy."""
+    with app_pointed_at(demo_engine, monkeypatch):
+        yield demo_engine
+
+
+@pytest.fixture
+def empty_app(empty_engine, monkeypatch) -> Engine:
+    """The app and CLI pointed at an empty database."""
+    with app_pointed_at(empty_engine, monkeypatch):
+        yield empty_engine

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import db
 from core.predictions import ensure_demo_predictions
-from tests.conftest import close_engine, open_engine
+from tests.conftest import app_pointed_at, close_engine, open_engine
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +28,6 @@ def trained_engine(databases, trained_db_template):
 
 @pytest.fixture
 def trained_app(trained_engine, monkeypatch):
-    """DATABASE_URL pointed at a private trained demo copy (for AppTest and the CLI)."""
-    monkeypatch.setenv("DATABASE_URL", trained_engine.url.render_as_string(hide_password=False))
-    db._engines.clear()
-    yield trained_engine
-    for engine in db._engines.values():
-        engine.dispose()
-    db._engines.clear()
+    """The app and CLI pointed at a private trained demo copy."""
+    with app_pointed_at(trained_engine, monkeypatch):
+        yield trained_engine

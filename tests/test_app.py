@@ -30,16 +30,11 @@ def test_every_page_renders_without_an_exception(app_database, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_on_an_empty_database(empty_engine, monkeypatch, page):
-    from core import db
-
-    monkeypatch.setenv("DATABASE_URL", empty_engine.url.render_as_string(hide_password=False))
-    db._engines.clear()
+def test_every_page_renders_on_an_empty_database(empty_app, page):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     at.switch_page(page)
     at.run()
-    db._engines.clear()
     assert not at.exception, [e.value for e in at.exception]
 
 
@@ -100,11 +95,7 @@ def test_the_real_server_answers_its_health_check(app_database):
         server.wait(timeout=20)
 
 
-def test_cli_seed_and_import_report_what_they_did(empty_engine, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("DATABASE_URL", empty_engine.url.render_as_string(hide_password=False))
-    from core import db
-
-    db._engines.clear()
+def test_cli_seed_and_import_report_what_they_did(empty_app, tmp_path, capsys):
     assert cli_main(["seed", "--users", "200", "--seed", "5", "--anchor", "2026-03-01"]) == 0
     assert "seeded 200 users" in capsys.readouterr().out
     events = tmp_path / "events.csv"
@@ -115,7 +106,6 @@ def test_cli_seed_and_import_report_what_they_did(empty_engine, monkeypatch, tmp
     bad.write_text("user_id,event,timestamp\nzz,session,soon\n")
     assert cli_main(["import", "events", str(bad)]) == 2
     assert "bad.csv, line 2, column 'timestamp'" in capsys.readouterr().err
-    db._engines.clear()
 
 
 def test_setup_seeds_only_an_empty_database(app_database, capsys):
