@@ -17,7 +17,7 @@ from core import campaigns as cc
 from core import segments
 from core.campaigns import audience as aud
 from core.db import get_engine
-from core.timeutil import utcnow
+from core.timeutil import screen_time, utcnow
 from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app
 from tests.definitions import LAPSED_2_WEEKS as LAPSED
@@ -91,7 +91,7 @@ def test_lapsed_users_get_a_weekly_push_on_thursday_evening(page, engine):
     ui.fill(page, "stTextInput", "Campaign name", CAMPAIGN)
     ui.choose(page, "Segment", SEGMENT)
     assert ui.selected(page, "Channel") == "Push notification"
-    before = utcnow()
+    before = screen_time()  # the minute the page evaluates relative dates at
     ui.multi_choose(page, "Platforms", ["iOS"])
     assert ui.tags(page, "Platforms") == ["iOS"]
     shown = ui.number(ui.metric(page, "Users in the audience today"))
@@ -138,7 +138,7 @@ def test_lapsed_users_get_a_weekly_push_on_thursday_evening(page, engine):
     ui.click(page, "Next")
 
     # Step 4, review and launch.
-    before = utcnow()
+    before = screen_time()  # the minute the page evaluates relative dates at
     page.get_by_text("Step 4 of 4: Review & launch").wait_for()
     review = dict(
         zip(
