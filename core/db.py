@@ -123,9 +123,10 @@ def data_version(engine: Engine | None = None) -> int:
     """A number that changes whenever users, events, facts or scores change."""
     from core.models import AppMeta
 
-    with session_scope(engine) as session:
-        row = session.scalar(select(AppMeta).where(AppMeta.key == "data_version"))
-        return int(row.value) if row else 0
+    # A plain connection, not an ORM session: every live count asks this first.
+    with (engine or get_engine()).connect() as connection:
+        value = connection.execute(select(AppMeta.value).where(AppMeta.key == "data_version")).scalar()
+    return int(value) if value is not None else 0
 
 
 def bump_data_version(session: Session) -> None:
