@@ -16,6 +16,7 @@ from core import segments
 from core.campaigns import CampaignSpec, get_campaign, save_draft
 from core.errors import UserError
 from core.importer import import_events
+from core.timeutil import utcnow
 from tests.definitions import LAPSED_2_WEEKS as LAPSED
 
 
@@ -121,5 +122,6 @@ def test_reading_while_an_import_runs_sees_before_or_after_never_a_mix(demo_engi
 
 @pytest.mark.parametrize("workers", [4])
 def test_many_sessions_counting_share_one_loaded_store(demo_engine, workers):
-    counts = _together(workers, lambda i: segments.count(LAPSED, demo_engine))
+    now = utcnow()  # one instant for all: "2-3 weeks ago" moves with the clock
+    counts = _together(workers, lambda i: segments.count(LAPSED, demo_engine, now))
     assert len(set(counts)) == 1 and counts[0] > 0

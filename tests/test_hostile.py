@@ -19,6 +19,7 @@ from core.db import session_scope
 from core.errors import UserError
 from core.importer import import_events, import_users
 from core.segments.export import export_csv_bytes
+from core.timeutil import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERYONE = {"version": 1, "match": "all", "groups": [], "exclude": []}
@@ -165,8 +166,9 @@ def test_data_too_big_for_memory_is_counted_and_exported_in_sql(demo_engine, mon
         ],
         "exclude": [],
     }
-    expected_count = segments.count(lapsed, demo_engine)
-    expected_ids = segments.matching_user_ids(lapsed, demo_engine)
+    now = utcnow()  # one instant for every count below: "more than 2 weeks" moves with the clock
+    expected_count = segments.count(lapsed, demo_engine, now)
+    expected_ids = segments.matching_user_ids(lapsed, demo_engine, now)
     monkeypatch.setattr(store, "IN_MEMORY_USER_LIMIT", 100)
 
     def no_store(*_args, **_kwargs):
@@ -174,6 +176,6 @@ def test_data_too_big_for_memory_is_counted_and_exported_in_sql(demo_engine, mon
 
     monkeypatch.setattr("core.segments.evaluate.user_store", no_store)
     monkeypatch.setattr("core.segments.export.user_store", no_store)
-    assert segments.count(lapsed, demo_engine) == expected_count > 0
-    assert segments.matching_user_ids(lapsed, demo_engine).tolist() == expected_ids.tolist()
-    assert sum(len(chunk) for chunk in export_chunks(lapsed, demo_engine)) == expected_count
+    assert segments.count(lapsed, demo_engine, now) == expected_count > 0
+    assert segments.matching_user_ids(lapsed, demo_engine, now).tolist() == expected_ids.tolist()
+    assert sum(len(chunk) for chunk in export_chunks(lapsed, demo_engine, now)) == expected_count

@@ -20,13 +20,17 @@ from core.errors import UserError
 from core.segments.definition import Located, located_filters, validate
 from core.segments.filters import EVENT_FACTS, USER_FACTS, USERS, FilterError
 from core.segments.store import TARGETABLE_KINDS
-from core.timeutil import utcnow
+from core.timeutil import screen_time
 
 
 def as_naive_utc(now: datetime | None) -> datetime:
-    """`now` as naive UTC (the database's convention); None means the current time."""
+    """`now` as naive UTC (the database's convention).
+
+    None means the current minute (`screen_time`), the instant every surface evaluates relative
+    dates at: the pages, the CLI and exports agree on an audience within a minute.
+    """
     if now is None:
-        return utcnow()
+        return screen_time()
     if now.tzinfo is not None:
         from datetime import UTC
 
