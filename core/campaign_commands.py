@@ -38,9 +38,23 @@ def _dispatch(args) -> int:
     until = _iso(args.until) if args.until else None
     report = dispatch(get_engine(), until=until, campaign_ids=args.campaign)
     for campaign_id, count in report.by_campaign.items():
-        print(f"campaign {campaign_id}: {count:,} messages written")
+        held = [
+            f"{counts[campaign_id]:,} {what}"
+            for counts, what in (
+                (report.deferred, "sent after quiet hours"),
+                (report.capped, "held back by the frequency cap"),
+                (report.quiet_dropped, "not sent in quiet hours"),
+            )
+            if counts.get(campaign_id)
+        ]
+        print(f"campaign {campaign_id}: {count:,} messages written" + (f" ({', '.join(held)})" if held else ""))
     for campaign_id, problem in report.problems.items():
         print(f"campaign {campaign_id}: skipped, {problem}")
+    if report.total_capped or report.total_quiet_dropped:
+        print(
+            f"delivery rules: {report.total_capped:,} held back by the frequency cap, "
+            f"{report.total_quiet_dropped:,} not sent in quiet hours"
+        )
     print(f"{report.written:,} messages written to the outbox")
     return 1 if report.problems else 0
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import campaigns as cc
 from core.campaigns import audience as aud
-from core.campaigns import limits, personalise
+from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as sch
 from core.campaigns.coverage import check_coverage
 from core.campaigns.templating import VARIABLES
@@ -66,6 +66,8 @@ def _defaults() -> dict:
         "c_local_time": True,
         "c_reeligible": next(iter(REELIGIBILITY)),
         "c_reeligible_days": 14,
+        "c_obeys_cap": True,
+        "c_obeys_quiet": True,
     }
 
 
@@ -163,6 +165,8 @@ def _spec_from_state() -> cc.CampaignSpec:
         settings={
             "reeligible": reeligible != "never",
             "reeligible_after_days": int(s["c_reeligible_days"]) if reeligible == "after" else None,
+            rules.CAMPAIGN_CAP_SETTING: bool(s["c_obeys_cap"]),
+            rules.CAMPAIGN_QUIET_SETTING: bool(s["c_obeys_quiet"]),
         },
     )
 
@@ -208,6 +212,8 @@ def _load_into_state(spec: cc.CampaignSpec, record: dict) -> None:
     elif settings.get("reeligible_after_days") is not None:
         s["c_reeligible"] = "Yes, but not within a number of days"
         s["c_reeligible_days"] = int(settings["reeligible_after_days"])
+    s["c_obeys_cap"] = rules.obeys_cap(settings)
+    s["c_obeys_quiet"] = rules.obeys_quiet_hours(settings)
     s["campaigns_view"] = "Compose"
 
 
@@ -475,6 +481,7 @@ def _step_schedule(engine) -> None:
             )
 
     company_zone = cc.company_timezone(engine)
+    _delivery_rules(engine, company_zone)
     spec = _spec_from_state()
     errors = sch.validate(spec.schedule, utcnow(), company_zone)
     for error in errors:
@@ -499,6 +506,41 @@ def _step_schedule(engine) -> None:
             result.verdict, st.warning
         )
         show(result.message)
+
+
+def _delivery_rules(engine, company_zone: str) -> None:
+    """The company's delivery rules, this campaign's opt-outs, and whether the send time is in quiet hours."""
+    company = cc.delivery_rules(engine)
+    st.markdown("**Delivery rules** (company-wide; set on the Data page)")
+    a, b = st.columns(2)
+    a.checkbox(
+        "Obeys the frequency cap and counts toward it",
+        key="c_obeys_cap",
+        help="Untick for transactional messages: they are then neither held back by the cap nor counted in it.",
+    )
+    a.caption(f"Frequency cap: {company.cap.sentence()}.")
+    b.checkbox("Obeys quiet hours", key="c_obeys_quiet", help="Untick for messages that must go out at any hour.")
+    b.caption(f"Quiet hours: {company.quiet.sentence()}.")
+    spec = _spec_from_state()
+    verdict = cc.schedule_verdict(spec.schedule, company, spec.settings, company_zone, utcnow())
+    if verdict:
+        st.warning(verdict)
+
+
+def _rule_summary(company: cc.DeliveryRules, settings: dict) -> tuple[str, str]:
+    if not company.cap.enabled:
+        cap = "Off company-wide"
+    elif rules.obeys_cap(settings):
+        cap = f"Obeys: {company.cap.sentence()[0].lower()}{company.cap.sentence()[1:]}"
+    else:
+        cap = "Ignored: this campaign is neither held back by it nor counted in it"
+    if not company.quiet.enabled:
+        quiet = "Off company-wide"
+    elif rules.obeys_quiet_hours(settings):
+        quiet = f"Obeys: {company.quiet.sentence()}"
+    else:
+        quiet = "Ignored: this campaign sends at any hour"
+    return cap, quiet
 
 
 def _set_time(hour: int) -> None:
@@ -632,6 +674,7 @@ def _step_review(engine) -> None:
         ("Likelihood from prediction", prediction),
         ("Schedule", sch.describe(spec.schedule, company_zone)),
         ("Receive again", again),
+        *zip(("Frequency cap", "Quiet hours"), _rule_summary(cc.delivery_rules(engine), settings), strict=True),
     ]
     st.table(pd.DataFrame(rows, columns=["Setting", "Value"]).set_index("Setting"))
     if spec.schedule.get("kind") != "now" and not check.errors:
@@ -752,7 +795,13 @@ def _campaign_list(engine) -> None:
 
 def _dispatch_clicked() -> None:
     report = cc.dispatch(get_engine())
-    _flash("success", f"{report.written:,} messages written to the outbox.")
+    held = ""
+    if report.total_capped or report.total_quiet_dropped or report.total_deferred:
+        held = (
+            f" Delivery rules: {report.total_deferred:,} sent after quiet hours, "
+            f"{report.total_capped:,} held back by the frequency cap, {report.total_quiet_dropped:,} not sent in quiet hours."
+        )
+    _flash("success", f"{report.written:,} messages written to the outbox.{held}")
     for campaign_id, problem in report.problems.items():
         _flash("error", f"Campaign {campaign_id}: {problem}")
 

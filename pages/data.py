@@ -1,11 +1,13 @@
 """Data: what the database holds, CSV import, and demo data regeneration."""
 
+from datetime import time
 from zoneinfo import available_timezones
 
 import pandas as pd
 import streamlit as st
 
-from core.campaigns import company_timezone, set_company_timezone
+from core.campaigns import company_timezone, delivery_rules, set_company_timezone, set_delivery_rules
+from core.campaigns import rules as delivery
 from core.db import database_url, get_engine
 from core.demo import regenerate_demo_data
 from core.errors import UserError
@@ -89,6 +91,77 @@ if chosen_zone and chosen_zone != current_zone and st.button("Save time zone"):
         st.error(str(error))
     else:
         st.success(f"Company time zone set to {chosen_zone}.")
+
+st.divider()
+st.subheader("Delivery rules")
+st.caption(
+    "Company-wide rules every campaign obeys unless its schedule step says otherwise (e.g. transactional messages). "
+    "They apply when messages are written to the outbox, in each user's delivery zone."
+)
+rules = delivery_rules(engine)
+if "dr_saved" in st.session_state:
+    st.success(st.session_state.pop("dr_saved"))
+st.markdown(f"**Frequency cap:** {rules.cap.sentence()}  \n**Quiet hours:** {rules.quiet.sentence()}")
+with st.form("delivery_rules"):
+    cap_col, quiet_col = st.columns(2)
+    with cap_col:
+        st.markdown("**Frequency cap**")
+        cap_on = st.checkbox("Limit how many messages a user receives", value=rules.cap.enabled, key="dr_cap_on")
+        cap_messages = st.number_input(
+            "At most this many messages",
+            min_value=delivery.CAP_MESSAGES_RANGE[0],
+            max_value=delivery.CAP_MESSAGES_RANGE[1],
+            value=rules.cap.messages,
+            step=1,
+            key="dr_cap_messages",
+        )
+        cap_days = st.number_input(
+            "In any window of this many days",
+            min_value=delivery.CAP_DAYS_RANGE[0],
+            max_value=delivery.CAP_DAYS_RANGE[1],
+            value=rules.cap.days,
+            step=1,
+            key="dr_cap_days",
+        )
+        st.caption(
+            "Counts the messages of every campaign that obeys the cap; a message that would break it is not sent."
+        )
+    with quiet_col:
+        st.markdown("**Quiet hours**")
+        quiet_on = st.checkbox("Send nothing during quiet hours", value=rules.quiet.enabled, key="dr_quiet_on")
+        start_col, end_col = st.columns(2)
+        quiet_start = start_col.time_input(
+            "From (local time)", value=time.fromisoformat(rules.quiet.start), step=900, key="dr_quiet_start"
+        )
+        quiet_end = end_col.time_input(
+            "Until (local time)", value=time.fromisoformat(rules.quiet.end), step=900, key="dr_quiet_end"
+        )
+        modes = list(delivery.QUIET_MODES)
+        quiet_mode = st.radio(
+            "A message due in quiet hours",
+            modes,
+            index=modes.index(rules.quiet.mode),
+            format_func=delivery.QUIET_MODES.get,
+            horizontal=True,
+            key="dr_quiet_mode",
+        )
+        st.caption(
+            "The window may cross midnight (22:00 until 08:00). It follows each user's zone, else the company zone."
+        )
+    if st.form_submit_button("Save delivery rules"):
+        try:
+            saved = set_delivery_rules(
+                {"enabled": cap_on, "messages": cap_messages, "days": cap_days},
+                {"enabled": quiet_on, "start": quiet_start, "end": quiet_end, "mode": quiet_mode},
+                engine,
+            )
+        except UserError as error:
+            st.error(f"{error}. Nothing was changed.")
+        else:
+            st.session_state["dr_saved"] = (
+                f"Delivery rules saved. Frequency cap: {saved.cap.sentence()}. Quiet hours: {saved.quiet.sentence()}."
+            )
+            st.rerun()  # the summary above the form shows the saved rules
 
 st.divider()
 st.subheader("Demo data")

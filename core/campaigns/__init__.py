@@ -3,7 +3,8 @@
 Modules: templating (sandboxed Liquid), limits (push lengths and payloads), personalise
 (tier variants and offers per user), schedule (RFC 5545 recurrence, local-time delivery),
 audience (who a campaign targets and reaches), sessions (the sessions chart), coverage (the
-"last used" window vs the cadence), store (drafts, validation, lifecycle), dispatch (outbox).
+"last used" window vs the cadence), store (drafts, validation, lifecycle), rules (company-wide
+frequency cap and quiet hours), dispatch (outbox).
 """
 
 from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS, reachable_user_ids, users_frame
@@ -11,6 +12,16 @@ from core.campaigns.coverage import Coverage, check_coverage, last_used_window
 from core.campaigns.dispatch import DispatchReport, dispatch, outbox_frame
 from core.campaigns.limits import SURFACES, copy_warnings, device_view, payload_errors, truncate
 from core.campaigns.personalise import DEFAULT_OFFERS, CompiledMessage, copy_for_tier, template_problems
+from core.campaigns.rules import (
+    DeliveryRules,
+    FrequencyCap,
+    QuietHours,
+    delivery_rules,
+    frequency_cap,
+    quiet_hours,
+    schedule_verdict,
+    set_delivery_rules,
+)
 from core.campaigns.schedule import describe, first_send_rollout, next_sends, to_utc, wall_occurrences
 from core.campaigns.sessions import session_rhythm, suggest_send_hour
 from core.campaigns.store import (
@@ -36,7 +47,10 @@ __all__ = [
     "CampaignSpec",
     "CompiledMessage",
     "Coverage",
+    "DeliveryRules",
     "DispatchReport",
+    "FrequencyCap",
+    "QuietHours",
     "TemplateError",
     "TemplateProblem",
     "Validation",
@@ -45,11 +59,13 @@ __all__ = [
     "company_timezone",
     "copy_for_tier",
     "copy_warnings",
+    "delivery_rules",
     "describe",
     "device_view",
     "dispatch",
     "duplicate",
     "first_send_rollout",
+    "frequency_cap",
     "get_campaign",
     "last_used_window",
     "launch",
@@ -57,10 +73,13 @@ __all__ = [
     "next_sends",
     "outbox_frame",
     "payload_errors",
+    "quiet_hours",
     "reachable_user_ids",
     "render",
     "save_draft",
+    "schedule_verdict",
     "session_rhythm",
+    "set_delivery_rules",
     "set_company_timezone",
     "suggest_send_hour",
     "template_problems",

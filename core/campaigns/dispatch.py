@@ -11,6 +11,32 @@ The audience of an occurrence is evaluated at the occurrence's wall-clock time r
 so every run sees the same audience for the same occurrence. Re-eligibility: with
 `reeligible` false a user gets the campaign at most once; with `reeligible_after_days` N,
 again only N days after their previous message of this campaign.
+
+Delivery rules (core/campaigns/rules.py; company-wide, off by default; a campaign obeys each
+unless its settings 'obeys_frequency_cap' / 'obeys_quiet_hours' say otherwise). For each
+message the checks run in this order: already written, quiet hours ("don't send"),
+re-eligibility, frequency cap.
+
+- Quiet hours: a send instant inside the window (local time in the user's delivery zone)
+  moves to the window's end in that zone, or is dropped in "don't send" mode. A message is
+  due when its *moved* instant is at most `until` (the outbox never holds future sends); its
+  occurrence still counts from its original instant for `active_from`.
+- Frequency cap: messages are decided in a fixed order - campaigns by id, then occurrences in
+  time order, then users by id - and each run writes an occurrence before deciding the next.
+  A capped message at instant t is held back when some window of D days containing t
+  (looking backwards *and* forwards from t) already holds N messages of capped campaigns in
+  the outbox. So the cap holds in every D-day window whatever order messages are written in
+  (a later message written first wins over an earlier one decided after it; with dispatch
+  run every few minutes up to "now" that order is the send order). Only campaigns that obey
+  the cap count toward it: an opted-out (transactional) message is neither held back nor
+  counted. A message written is never withdrawn.
+- Why crash and re-run are safe with the cap: holding back is monotone (more rows in the
+  outbox can only hold back more), each decision depends only on that user's capped rows,
+  and the order is fixed; so a resumed or repeated run reaches exactly the rows one
+  uninterrupted run would have written, given the same outbox content before it started.
+- Held-back and dropped messages are not stored: DispatchReport counts what this run found
+  held back (`capped`) or dropped in quiet hours (`quiet_dropped`); a re-run counts them
+  again. `deferred` counts the rows this run wrote with a send instant moved by quiet hours.
 """
 
 from __future__ import annotations
@@ -23,6 +49,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
+from core.campaigns import rules as delivery
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import campaign_definition, reachable_user_ids, users_frame
 from core.campaigns.personalise import CompiledMessage, scores_for
@@ -30,7 +57,7 @@ from core.campaigns.store import company_timezone
 from core.campaigns.templating import TemplateError
 from core.db import bulk_insert, get_engine, session_scope
 from core.errors import UserError
-from core.models import Campaign
+from core.models import Campaign, OutboxMessage
 from core.timeutil import utcnow
 
 OUTBOX_COLUMNS = ("campaign_id", "occurrence", "user_id", "channel", "send_at", "title", "body", "created_at")
@@ -41,6 +68,21 @@ class DispatchReport:
     written: int = 0
     by_campaign: dict[int, int] = field(default_factory=dict)
     problems: dict[int, str] = field(default_factory=dict)  # campaigns skipped, and why
+    capped: dict[int, int] = field(default_factory=dict)  # messages held back by the frequency cap
+    quiet_dropped: dict[int, int] = field(default_factory=dict)  # not sent: due in quiet hours ("don't send")
+    deferred: dict[int, int] = field(default_factory=dict)  # written with a send instant moved past quiet hours
+
+    @property
+    def total_capped(self) -> int:
+        return sum(self.capped.values())
+
+    @property
+    def total_quiet_dropped(self) -> int:
+        return sum(self.quiet_dropped.values())
+
+    @property
+    def total_deferred(self) -> int:
+        return sum(self.deferred.values())
 
 
 def _zones_of(users: pd.DataFrame, company_zone: str, local_time: bool) -> pd.Series:
@@ -88,15 +130,52 @@ def dispatch(
         if campaign_ids is not None:
             query = query.where(Campaign.id.in_(campaign_ids))
         campaigns = list(session.scalars(query.order_by(Campaign.id)))
+        # Every campaign whose messages count toward the cap, whatever its status now.
+        capped_ids = [
+            c for c, settings in session.execute(select(Campaign.id, Campaign.settings)) if delivery.obeys_cap(settings)
+        ]
     company_zone = company_timezone(engine)
+    context = _Rules(delivery.delivery_rules(engine), capped_ids)
     for campaign in campaigns:
         try:
-            written = _dispatch_campaign(engine, campaign, until, company_zone, batch_size, report, on_batch)
+            written = _dispatch_campaign(engine, campaign, until, company_zone, batch_size, report, on_batch, context)
         except (TemplateError, UserError) as error:
             report.problems[campaign.id] = str(error)
             continue
         report.by_campaign[campaign.id] = written
     return report
+
+
+@dataclass(frozen=True)
+class _Rules:
+    rules: delivery.DeliveryRules
+    capped_campaigns: list[int]
+
+
+def _capped_sends(engine: Engine, campaign_ids: list[int], low: datetime, high: datetime) -> pd.DataFrame:
+    """(user_id, send_at) of messages of capped campaigns sent within [low, high]."""
+    if not campaign_ids:
+        return pd.DataFrame({"user_id": np.array([], dtype=np.int64), "send_at": pd.to_datetime([])})
+    query = select(OutboxMessage.user_id, OutboxMessage.send_at).where(
+        OutboxMessage.campaign_id.in_(campaign_ids),
+        OutboxMessage.send_at >= low,
+        OutboxMessage.send_at <= high,
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(
+        {
+            "user_id": np.array([r[0] for r in rows], dtype=np.int64),
+            "send_at": pd.to_datetime([r[1] for r in rows]).astype("datetime64[ns]"),
+        }
+    )
+
+
+def _send_instants(instants: dict[str, datetime], quiet: delivery.QuietHours | None) -> dict[str, datetime | None]:
+    """Per delivery zone, when the occurrence goes out after quiet hours (None: not sent)."""
+    if quiet is None:
+        return dict(instants)
+    return {zone: quiet.send_instant(at, zone) for zone, at in instants.items()}
 
 
 def _dispatch_campaign(
@@ -107,6 +186,7 @@ def _dispatch_campaign(
     batch_size: int,
     report: DispatchReport,
     on_batch: Callable[[int], None] | None,
+    context: _Rules,
 ) -> int:
     schedule = campaign.schedule or {}
     settings = campaign.settings or {}
@@ -125,20 +205,30 @@ def _dispatch_campaign(
     prediction_id = (campaign.message or {}).get("prediction_id")
     reeligible = bool(settings.get("reeligible", True))
     after_days = settings.get("reeligible_after_days")
+    quiet = context.rules.quiet if context.rules.quiet.enabled and delivery.obeys_quiet_hours(settings) else None
+    cap = context.rules.cap if context.rules.cap.enabled and delivery.obeys_cap(settings) else None
     written = 0
     for wall in walls:
         key = schedules.occurrence_key(wall)
         instants = schedules.instants(wall, pd.unique(zones), schedule, company_zone)
-        due_zones = [z for z, at in instants.items() if since <= at <= until]
-        if not due_zones:
+        sends = _send_instants(instants, quiet)
+        started = {z for z, at in instants.items() if since <= at <= until}
+        due_zones = [z for z in started if sends[z] is not None and sends[z] <= until]
+        dropped_zones = [z for z in started if sends[z] is None]
+        if not due_zones and not dropped_zones:
             continue
         _, reachable = reachable_user_ids(engine, definition, campaign.channel, campaign.platforms, now=wall)
         candidates = pd.Index(reachable)
-        candidates = candidates[zones.reindex(candidates).isin(due_zones).to_numpy()]
+        candidates = candidates[zones.reindex(candidates).isin(due_zones + dropped_zones).to_numpy()]
         candidates = candidates.difference(pd.Index(_already_written(engine, campaign.id, key))).sort_values()
+        if dropped_zones:
+            dropped = zones.reindex(candidates).isin(dropped_zones).to_numpy()
+            if dropped.any():
+                report.quiet_dropped[campaign.id] = report.quiet_dropped.get(campaign.id, 0) + int(dropped.sum())
+            candidates = candidates[~dropped]
         if len(candidates) == 0:
             continue
-        send_at = zones.reindex(candidates).map(instants)
+        send_at = zones.reindex(candidates).map(sends).astype("datetime64[ns]")
         previous = _previous_sends(engine, campaign.id, key)
         if len(previous):
             last = previous.reindex(candidates)
@@ -150,6 +240,18 @@ def _dispatch_campaign(
             else:
                 blocked = np.zeros(len(candidates), dtype=bool)
             candidates, send_at = candidates[~blocked], send_at[~blocked]
+        if cap is not None and len(candidates):
+            low, high = send_at.min() - cap.window, send_at.max() + cap.window
+            existing = _capped_sends(engine, context.capped_campaigns, low.to_pydatetime(), high.to_pydatetime())
+            held = delivery.cap_blocked(candidates.to_numpy(), send_at.to_numpy(), existing, cap)
+            if held.any():
+                report.capped[campaign.id] = report.capped.get(campaign.id, 0) + int(held.sum())
+                candidates, send_at = candidates[~held], send_at[~held]
+        if quiet is not None and len(candidates):
+            planned = zones.reindex(candidates).map(instants).astype("datetime64[ns]")
+            moved = int((send_at.to_numpy() != planned.to_numpy()).sum())
+            if moved:
+                report.deferred[campaign.id] = report.deferred.get(campaign.id, 0) + moved
         scores = scores_for(engine, prediction_id, candidates)
         people = users.loc[candidates]
         rows: list[tuple] = []

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from core.campaigns import limits, personalise
+from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS, campaign_definition, reachable_user_ids
 from core.db import get_engine, session_scope
@@ -55,7 +55,13 @@ def set_company_timezone(zone: str, engine: Engine | None = None) -> None:
 
 
 def default_settings() -> dict:
-    return {"reeligible": True, "reeligible_after_days": None}
+    """A campaign's delivery settings: re-eligibility, and whether it obeys the company's delivery rules."""
+    return {
+        "reeligible": True,
+        "reeligible_after_days": None,
+        rules.CAMPAIGN_CAP_SETTING: True,
+        rules.CAMPAIGN_QUIET_SETTING: True,
+    }
 
 
 @dataclass
@@ -160,6 +166,11 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
     after = settings.get("reeligible_after_days")
     if settings.get("reeligible") and after is not None and after < 0:
         result.errors.append("Re-eligibility: the number of days cannot be negative.")
+    quiet = rules.schedule_verdict(
+        spec.schedule or {}, rules.delivery_rules(engine), settings, company_timezone(engine), now
+    )
+    if quiet:
+        result.warnings.append(quiet)
     return result
 
 
