@@ -33,6 +33,7 @@ NEW_GROUP, NEW_EXCLUSION = "new group", "new exclusion group"
 
 LABELS = {kind: f.label for kind, f in segments.FILTERS.items()}
 OPS = {"more_than": "more than", "less_than": "less than"}
+USER_COUNT = st.column_config.NumberColumn(format="localized")  # 12,345
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -369,12 +370,14 @@ def _results(definition: dict) -> None:
             pd.DataFrame([{"After": s.after, "Alone": s.alone, "Filter": s.sentence} for s in report.funnel]),
             hide_index=True,
             key="seg_funnel",
+            column_config={"After": USER_COUNT, "Alone": USER_COUNT},
         )
     st.markdown("**Reachable users per channel**")
     st.dataframe(
         pd.DataFrame([{"Channel": CHANNELS[c], "Users": n} for c, n in report.reachable.items()]),
         hide_index=True,
         key="seg_reach",
+        column_config={"Users": USER_COUNT},
     )
     if predictions:
         st.selectbox("Likelihood breakdown for", predictions, key="seg_breakdown_prediction", format_func=names.get)
@@ -384,6 +387,7 @@ def _results(definition: dict) -> None:
             ),
             hide_index=True,
             key="seg_breakdown",
+            column_config={"Users": USER_COUNT},
         )
     _saving(definition, report.count)
 
