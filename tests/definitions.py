@@ -15,3 +15,11 @@ LAPSED_2_WEEKS = {
     ],
     "exclude": [],
 }
+
+# Every iOS user.
+IOS_ONLY = {
+    "version": 1,
+    "match": "all",
+    "groups": [{"match": "all", "filters": [{"type": "platform", "values": ["iOS"]}]}],
+    "exclude": [],
+}

@@ -12,19 +12,9 @@ from core.campaigns import CampaignSpec, dispatch, launch, list_campaigns, save_
 from core.campaigns import schedule as sch
 from core.campaigns.store import duplicate, get_campaign, next_send
 from core.errors import UserError
+from tests.campaign_fixtures import MESSAGE, make_campaign
+from tests.definitions import IOS_ONLY as IOS
 from tests.definitions import LAPSED_2_WEEKS as LAPSED
-
-IOS = {
-    "version": 1,
-    "match": "all",
-    "groups": [{"match": "all", "filters": [{"type": "platform", "values": ["iOS"]}]}],
-    "exclude": [],
-}
-MESSAGE = {
-    "title": "We miss you, {{ first_name | default: 'there' }}",
-    "body": "See what is new since {{ country }}.",
-    "offers": {},
-}
 
 
 def weekly_from(anchor: datetime) -> dict:
@@ -39,20 +29,6 @@ def weekly_from(anchor: datetime) -> dict:
         "end": {"kind": "never"},
         "local_time": True,
     }
-
-
-def make_campaign(engine, name, definition, schedule, launched_at, settings=None) -> int:
-    segment = segments.save_segment(engine, f"{name} audience", definition)
-    spec = CampaignSpec(
-        name=name,
-        segment_id=segment.id,
-        channel="push",
-        platforms=["iOS"],
-        message=MESSAGE,
-        schedule=schedule,
-        settings=settings or {"reeligible": True, "reeligible_after_days": None},
-    )
-    return launch(spec, engine, now=launched_at)
 
 
 def outbox(engine, campaign_id):

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from core import segments
 from core.campaigns import (
     CampaignSpec,
     DeliveryRules,
@@ -21,7 +20,6 @@ from core.campaigns import (
     QuietHours,
     delivery_rules,
     dispatch,
-    launch,
     schedule_verdict,
     set_delivery_rules,
     validate,
@@ -31,14 +29,10 @@ from core.campaigns.audience import users_frame
 from core.campaigns.rules import cap_blocked
 from core.errors import UserError
 from core.models import OutboxMessage
+from tests import campaign_fixtures
+from tests.campaign_fixtures import ALWAYS_REELIGIBLE, MESSAGE
+from tests.definitions import IOS_ONLY as IOS
 
-IOS = {
-    "version": 1,
-    "match": "all",
-    "groups": [{"match": "all", "filters": [{"type": "platform", "values": ["iOS"]}]}],
-    "exclude": [],
-}
-MESSAGE = {"title": "Hello {{ first_name | default: 'there' }}", "body": "Something new.", "offers": {}}
 CAP_ON = {"enabled": True, "messages": 3, "days": 7}
 CAP_OFF = {"enabled": False}
 QUIET_OFF = {"enabled": False}
@@ -58,17 +52,8 @@ def daily(start, at: str, count: int, local_time: bool = True) -> dict:
 
 
 def make_campaign(engine, name, schedule, launched_at, **settings) -> int:
-    segment = segments.save_segment(engine, f"{name} audience", IOS)
-    spec = CampaignSpec(
-        name=name,
-        segment_id=segment.id,
-        channel="push",
-        platforms=["iOS"],
-        message=MESSAGE,
-        schedule=schedule,
-        settings={"reeligible": True, "reeligible_after_days": None, **settings},
-    )
-    return launch(spec, engine, now=launched_at)
+    """An iOS push campaign for every iOS user; `settings` adds the rule opt-outs."""
+    return campaign_fixtures.make_campaign(engine, name, IOS, schedule, launched_at, {**ALWAYS_REELIGIBLE, **settings})
 
 
 def outbox(engine, campaign_ids=None) -> pd.DataFrame:

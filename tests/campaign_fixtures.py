@@ -1,0 +1,30 @@
+"""Launched campaigns for the dispatch and delivery-rules tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core import segments
+from core.campaigns import CampaignSpec, launch
+
+MESSAGE = {
+    "title": "We miss you, {{ first_name | default: 'there' }}",
+    "body": "See what is new since {{ country }}.",
+    "offers": {},
+}
+ALWAYS_REELIGIBLE = {"reeligible": True, "reeligible_after_days": None}
+
+
+def make_campaign(engine, name: str, definition: dict, schedule: dict, launched_at: datetime, settings=None) -> int:
+    """An iOS push campaign on a new segment "<name> audience", launched at `launched_at`."""
+    segment = segments.save_segment(engine, f"{name} audience", definition)
+    spec = CampaignSpec(
+        name=name,
+        segment_id=segment.id,
+        channel="push",
+        platforms=["iOS"],
+        message=MESSAGE,
+        schedule=schedule,
+        settings=settings or ALWAYS_REELIGIBLE,
+    )
+    return launch(spec, engine, now=launched_at)
