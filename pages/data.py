@@ -16,6 +16,7 @@ from core.summary import database_summary
 from pages import ensure_frame
 
 ensure_frame("pages/data.py")
+COUNT = st.column_config.NumberColumn(format="localized")  # 12,345
 
 st.title("Data")
 engine = get_engine()
@@ -25,7 +26,9 @@ users_col, events_col, range_col = st.columns(3)
 users_col.metric("Users", f"{summary.users:,}")
 events_col.metric("Events", f"{summary.events:,}")
 if summary.first_event:
-    range_col.metric("Event history", f"{summary.first_event:%d %b} → {summary.last_event:%d %b %Y}")
+    days = (summary.last_event.date() - summary.first_event.date()).days + 1
+    range_col.metric("Event history", f"{days:,} days")
+    range_col.caption(f"{summary.first_event:%d %b %Y} → {summary.last_event:%d %b %Y}")
 else:
     range_col.metric("Event history", "none yet")
 
@@ -37,6 +40,7 @@ with left:
             pd.DataFrame({"event": list(summary.events_by_name), "count": list(summary.events_by_name.values())}),
             hide_index=True,
             width="stretch",
+            column_config={"count": COUNT},
         )
 with right:
     st.subheader("Users by platform")
@@ -47,6 +51,7 @@ with right:
             ),
             hide_index=True,
             width="stretch",
+            column_config={"users": COUNT},
         )
 
 st.divider()
