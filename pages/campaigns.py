@@ -13,7 +13,6 @@ from core import campaigns as cc
 from core.campaigns import audience as aud
 from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as sch
-from core.campaigns.coverage import check_coverage
 from core.campaigns.templating import VARIABLES
 from core.db import get_engine
 from core.errors import UserError
@@ -500,8 +499,9 @@ def _step_schedule(engine) -> None:
     _next_sends(engine, spec, reachable, company_zone)
     if kind == "recurring":
         st.subheader("Coverage check")
-        users = aud.users_frame(engine).reindex(reachable)
-        result = check_coverage(definition, spec.schedule, spec.settings, users["last_used_at"], utcnow())
+        result = cc.audience_coverage(
+            engine, definition, spec.schedule, spec.settings, spec.channel, spec.platforms, screen_time()
+        )
         show = {"exact": st.success, "overlap_prevented": st.success, "not_applicable": st.info}.get(
             result.verdict, st.warning
         )

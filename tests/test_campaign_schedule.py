@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 
 from core.campaigns import schedule as sch
-from core.campaigns.coverage import check_coverage, last_used_window
+from core.campaigns.audience import reachable_user_ids, users_frame
+from core.campaigns.coverage import audience_coverage, check_coverage, last_used_window, without_last_used_window
+from core.timeutil import utcnow
+from tests.definitions import IOS_ONLY
 
 WEEKLY_THURSDAY = {
     "kind": "recurring",
@@ -168,6 +171,37 @@ def test_last_used_window_reads_only_windows_every_user_must_satisfy():
     either["groups"][0]["match"] = "any"
     assert last_used_window(either) is None
     assert last_used_window(None) is None
+
+
+def test_the_population_is_the_definition_without_its_window():
+    ios_lapsed = lapsed(14, 18)
+    ios_lapsed["groups"][0]["filters"].append({"type": "platform", "values": ["iOS"]})
+    assert without_last_used_window(ios_lapsed)["groups"] == [
+        {"match": "all", "filters": [{"type": "platform", "values": ["iOS"]}]}
+    ]
+    assert without_last_used_window(lapsed(14, 18))["groups"] == []  # everyone, at any lapse
+    either = lapsed(14, 21)
+    either["groups"][0]["match"] = "any"  # not a window every user must satisfy: kept as it is
+    assert without_last_used_window(either) == either
+
+
+def test_coverage_counts_users_who_will_cross_the_window_not_those_inside_it(demo_engine):
+    """A 4-day window and weekly sends: the users who will slip through are not in the audience
+    today (they have not lapsed long enough yet), but they are iOS users the campaign reaches."""
+    now = utcnow()
+    ios_lapsed = lapsed(14, 18)
+    ios_lapsed["groups"][0]["filters"].append({"type": "platform", "values": ["iOS"]})
+    settings = {"reeligible": True}
+    result = audience_coverage(demo_engine, ios_lapsed, WEEKLY, settings, "push", ["iOS"], now)
+
+    _, ios_reachable = reachable_user_ids(demo_engine, IOS_ONLY, "push", ["iOS"], now)
+    _, in_window = reachable_user_ids(demo_engine, ios_lapsed, "push", ["iOS"], now)
+    last_used = users_frame(demo_engine)["last_used_at"]
+    everyone_ios = check_coverage(ios_lapsed, WEEKLY, settings, last_used.reindex(ios_reachable), now)
+    inside_only = check_coverage(ios_lapsed, WEEKLY, settings, last_used.reindex(in_window), now)
+    assert result.verdict == "gap"
+    assert result.users_concerned == everyone_ios.users_concerned > 0
+    assert inside_only.users_concerned == 0  # what counting only today's audience would say
 
 
 def test_describe_reads_like_the_tutorial():

@@ -8,7 +8,7 @@ frequency cap and quiet hours), dispatch (outbox).
 """
 
 from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS, reachable_user_ids, users_frame
-from core.campaigns.coverage import Coverage, check_coverage, last_used_window
+from core.campaigns.coverage import Coverage, audience_coverage, check_coverage, last_used_window
 from core.campaigns.dispatch import DispatchReport, dispatch, outbox_frame
 from core.campaigns.limits import SURFACES, copy_warnings, device_view, payload_errors, truncate
 from core.campaigns.personalise import DEFAULT_OFFERS, CompiledMessage, copy_for_tier, template_problems
@@ -55,6 +55,7 @@ __all__ = [
     "TemplateProblem",
     "Validation",
     "check",
+    "audience_coverage",
     "check_coverage",
     "company_timezone",
     "copy_for_tier",

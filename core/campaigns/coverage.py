@@ -7,7 +7,9 @@ than `high` days) in `high - low` days. A campaign sending every `gap` days catc
   re-eligibility setting forbids a second message that soon);
 - equal: each lapsed user exactly once (the tutorial's one-week window for a weekly send).
 "How many today" counts users, by their current lapse, who will fall in the gap (or the
-overlap) around the next two sends.
+overlap) around the next two sends. They are counted among the users the campaign could ever
+reach through that window: everyone its other filters, channel and platforms allow, whatever
+their lapse today (`audience_coverage`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
+from core.campaigns.audience import reachable_user_ids, users_frame
 from core.campaigns.schedule import ZONE_SPREAD, occurrence_gaps, wall_occurrences
 
 DAY = timedelta(days=1)
@@ -40,23 +44,25 @@ class Coverage:
         return self.verdict in ("exact", "overlap_prevented", "not_applicable")
 
 
+def _binding_groups(definition: dict | None) -> list[dict]:
+    """The groups whose filters every matching user must satisfy: all of them when groups are
+    combined with "all", except groups of several filters matching "any"."""
+    if not definition:
+        return []
+    groups = definition.get("groups") or []
+    if len(groups) > 1 and definition.get("match") == "any":
+        return []
+    return [g for g in groups if not (len(g.get("filters") or []) > 1 and g.get("match") == "any")]
+
+
 def last_used_window(definition: dict | None) -> tuple[float, float] | None:
     """(more than, less than) days of a definition's "last used" window, when it has both bounds.
 
-    Only windows every matching user must satisfy count: groups combined with "all", and
-    filters inside groups matching "all" (or a group of one filter).
+    Only windows every matching user must satisfy count (see `_binding_groups`).
     """
-    if not definition:
-        return None
-    groups = definition.get("groups") or []
-    if len(groups) > 1 and definition.get("match") == "any":
-        return None
     low, high = 0.0, None
-    for group in groups:
-        filters = group.get("filters") or []
-        if len(filters) > 1 and group.get("match") == "any":
-            continue
-        for f in filters:
+    for group in _binding_groups(definition):
+        for f in group.get("filters") or []:
             if f.get("type") != "last_used":
                 continue
             days = float(f["value"]) * (7 if f.get("unit") == "weeks" else 1)
@@ -67,6 +73,20 @@ def last_used_window(definition: dict | None) -> tuple[float, float] | None:
     if high is None or low <= 0:
         return None
     return low, high
+
+
+def without_last_used_window(definition: dict) -> dict:
+    """The definition without the "last used" filters its window is read from: the users who,
+    as their lapse grows, pass through the window."""
+    binding = {id(g) for g in _binding_groups(definition)}
+    groups = []
+    for group in definition.get("groups") or []:
+        if id(group) in binding:
+            group = {**group, "filters": [f for f in group.get("filters") or [] if f.get("type") != "last_used"]}
+            if not group["filters"]:
+                continue
+        groups.append(group)
+    return {**definition, "groups": groups}
 
 
 def _days(users_last_used: pd.Series, now: datetime) -> np.ndarray:
@@ -141,3 +161,21 @@ def check_coverage(
         shortest,
         0,
     )
+
+
+def audience_coverage(
+    engine: Engine,
+    definition: dict | None,
+    schedule: dict,
+    settings: dict | None,
+    channel: str,
+    platforms: list[str] | None,
+    now: datetime,
+) -> Coverage:
+    """`check_coverage` over everyone the campaign could reach through its window: the users its
+    other filters, channel and platforms allow, at any lapse."""
+    if last_used_window(definition) is None:
+        return check_coverage(definition, schedule, settings, pd.Series([], dtype="datetime64[ns]"), now)
+    _, reachable = reachable_user_ids(engine, without_last_used_window(definition), channel, platforms, now)
+    last_used = users_frame(engine)["last_used_at"].reindex(reachable)
+    return check_coverage(definition, schedule, settings, last_used, now)
