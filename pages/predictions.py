@@ -4,6 +4,8 @@ UI only: every number comes from core.predictions. The selection (prediction, sc
 categories) lives in the URL and in the session, so it is shareable and survives page moves.
 """
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -160,7 +162,7 @@ def on_range_change() -> None:
     st.session_state["tier_pick"] = []  # a hand-set range is no longer a set of tiers
 
 
-def histogram_figure(bars: list[dict]) -> go.Figure:
+def histogram_figure(bars: list[dict], log_scale: bool = False) -> go.Figure:
     figure = go.Figure(
         go.Bar(
             x=[(b["low"] + b["high"]) / 2 for b in bars],
@@ -194,23 +196,37 @@ def histogram_figure(bars: list[dict]) -> go.Figure:
         height=260,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"range": [0, 100], "tickvals": list(range(0, 101, 10)), "title": "Likelihood score"},
-        yaxis={"title": "Users"},
+        yaxis=_log_axis(max(b["users"] for b in bars)) if log_scale else {"title": "Users", "type": "linear"},
         bargap=0,
         showlegend=False,
     )
     return figure
 
 
+def _log_axis(most_users: int) -> dict:
+    """A log axis from 1 user, with a tick per power of ten, so one user still shows as a bar."""
+    return {
+        "title": "Users (log scale)",
+        "type": "log",
+        "range": [-0.3, math.log10(max(most_users, 10)) + 0.25],  # from half a user: 1 shows
+        "dtick": 1,
+    }
+
+
 @st.fragment
 def selection_panel(prediction: P.PredictionInfo) -> None:
     distribution = P.score_distribution(engine, prediction.id)
-    st.segmented_control(
+    pick, scale = st.columns([3, 1], vertical_alignment="bottom")
+    pick.segmented_control(
         "Likelihood category", TIER_NAMES, selection_mode="multi", key="tier_pick", on_change=on_tiers_change
+    )
+    log_scale = scale.toggle(
+        "Log scale", key="hist_log", help="Shows small bars, e.g. a thin High tier, next to big ones"
     )
     categories = tuple(st.session_state.get("tier_pick") or ())
     low, high = st.session_state["score_range"]
     bars = distribution.histogram(low, high, categories)
-    st.plotly_chart(histogram_figure(bars), width="stretch", config={"displayModeBar": False})
+    st.plotly_chart(histogram_figure(bars, log_scale), width="stretch", config={"displayModeBar": False})
     low, high = st.slider("Score range", 0, 100, key="score_range", on_change=on_range_change)
     categories = tuple(st.session_state.get("tier_pick") or ())
     selection = LikelihoodSelection(prediction.id, float(low), float(high), categories)

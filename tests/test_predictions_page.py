@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,25 @@ def test_the_page_opens_on_the_full_prediction_with_the_high_tier(trained_app):
     assert at.segmented_control(key="tier_pick").value == ["High"]
     assert _panel(at) == _expected_panel(score_distribution(trained_app, full.id).summary(categories=("High",)))
     assert at.query_params["prediction"] == str(full.id)
+
+
+def test_log_scale_shows_the_histogram_on_a_log_axis_with_the_same_bars(trained_app):
+    at = _open()
+
+    def histogram() -> dict:
+        chart = at.get("plotly_chart")[0]  # the score histogram comes first
+        return json.loads(chart.proto.spec)
+
+    linear = histogram()
+    assert linear["layout"]["yaxis"]["type"] == "linear"
+    at.toggle(key="hist_log").set_value(True).run()
+    log = histogram()
+    assert log["layout"]["yaxis"]["type"] == "log"
+    assert log["layout"]["yaxis"]["title"]["text"] == "Users (log scale)"
+    assert log["data"][0]["y"] == linear["data"][0]["y"]
+    assert _panel(at) == _expected_panel(
+        score_distribution(trained_app, find_prediction(trained_app, FULL).id).summary(categories=("High",))
+    )
 
 
 @pytest.mark.parametrize(("low", "high"), [(40, 90), (0, 100), (75, 75)])
