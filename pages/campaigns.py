@@ -263,7 +263,13 @@ def _step_target(engine) -> None:
     st.radio("Audience", sources, key="c_source", horizontal=True)
     if st.session_state["c_source"] == SOURCES[0]:
         if segments.empty:
-            st.info("No saved segment yet: build one on the Segments page first.")
+            st.info(
+                "No saved segment yet: build one on the Segments page first, or pick users by likelihood "
+                "on the Predictions page and choose Create campaign."
+            )
+            left, right, _ = st.columns([1, 1, 2])
+            left.page_link("pages/segments.py", label="Build a segment", icon=":material/group_add:")
+            right.page_link("pages/predictions.py", label="Pick by likelihood", icon=":material/query_stats:")
         else:
             ids = segments["id"].tolist()
             names = dict(zip(segments["id"], segments["name"], strict=True))

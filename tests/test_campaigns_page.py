@@ -119,6 +119,13 @@ def test_lapsed_users_tutorial_end_to_end(app_database):
     assert listing.loc["Lapsed user message - 2 weeks", "next send"] == f"{upcoming:%a %d %b %Y %H:%M} local"
 
 
+def test_without_a_saved_segment_the_target_step_links_to_where_audiences_are_made(app_database):
+    at = open_campaigns()
+    assert any(i.value.startswith("No saved segment yet") for i in at.info)
+    links = {link.proto.label: link.proto.page for link in at.get("page_link")}
+    assert links == {"Build a segment": "segments", "Pick by likelihood": ""}  # "" is the default page
+
+
 def add_prediction(engine) -> int:
     with session_scope(engine) as session:
         prediction = Prediction(name="Test purchase", event="purchase", window_days=30, kind="full", as_of=utcnow())
