@@ -1,4 +1,4 @@
-"""CLI: `predict` (train, or --refresh), `scores` (export), `predictions` (list), `bench-slider`."""
+"""CLI: `predict` (train, --refresh or --retrain), `scores` (export), `predictions` (list), `bench-slider`."""
 
 from __future__ import annotations
 
@@ -11,14 +11,21 @@ from core.progress import printer
 
 
 def register(subparsers) -> None:
-    predict = subparsers.add_parser("predict", help="train an event prediction, or refresh one's scores")
+    predict = subparsers.add_parser("predict", help="train an event prediction, or refresh or retrain one")
     predict.add_argument("--event", help="the event to predict, e.g. purchase")
     predict.add_argument("--window-days", type=int, help="how many days ahead (1-60)")
     predict.add_argument("--as-of", type=datetime.fromisoformat, help="the prediction's 'now' (default: latest event)")
     predict.add_argument("--kind", choices=["full", "preview", "demo"], default="full")
     predict.add_argument("--name", help="default: '<Event> in next N days'")
     predict.add_argument("--audience", help="a segment definition as JSON (default: all users)")
-    predict.add_argument("--refresh", metavar="PREDICTION", help="rescore an existing prediction (name or id)")
+    again = predict.add_mutually_exclusive_group()
+    again.add_argument(
+        "--refresh",
+        metavar="PREDICTION",
+        help="rescore an existing prediction (name or id) on the newest data, retraining its model "
+        "when it is due (run it daily from cron)",
+    )
+    again.add_argument("--retrain", metavar="PREDICTION", help="retrain a full prediction in place now, then rescore")
     predict.set_defaults(handler=_predict)
 
     scores = subparsers.add_parser("scores", help="export a prediction's scores as CSV (user_id,score,category)")
@@ -46,12 +53,14 @@ def _describe(prediction) -> str:
 
 
 def _predict(args) -> int:
-    from core.predictions import get_prediction, refresh_scores, train_prediction
+    from core.predictions import get_prediction, refresh_scores, retrain_prediction, train_prediction
 
     engine = get_engine()
     say = printer("predict ")
     if args.refresh:
         prediction_id = refresh_scores(engine, args.refresh, progress=say)
+    elif args.retrain:
+        prediction_id = retrain_prediction(engine, args.retrain, progress=say)
     else:
         if not args.event or not args.window_days:
             raise UserError("predict needs --event and --window-days (or --refresh PREDICTION)")

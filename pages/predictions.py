@@ -67,6 +67,38 @@ def new_prediction_form() -> None:
         st.rerun()
 
 
+def update_form(prediction: P.PredictionInfo) -> None:
+    newest = P.latest_event_time(engine) or prediction.as_of
+    age = P.model_age_days(prediction, newest)
+    st.markdown(
+        f"Scores as of **{prediction.as_of:%Y-%m-%d %H:%M} UTC**; the model learned from data up to "
+        f"{prediction.trained_as_of:%Y-%m-%d %H:%M} UTC, "
+        f"{age:.0f} days before the newest event."
+    )
+    st.caption(
+        f"Refreshing rescores every user on the newest data; it retrains the model too once it is "
+        f"{P.RETRAIN_AFTER_DAYS} days behind. `python -m core predict --refresh NAME` does the same from a daily cron."
+    )
+    refresh, retrain = st.columns(2)
+    action = None
+    if refresh.button("Refresh scores", key="update_refresh", width="stretch"):
+        action = ("Refreshing the scores...", P.refresh_scores)
+    if retrain.button("Retrain model", key="update_retrain", width="stretch"):
+        action = ("Retraining the model...", P.retrain_prediction)
+    if action is None:
+        return
+    label, run = action
+    with st.status(label, expanded=True) as status:
+        try:
+            run(engine, prediction.id, progress=st.write)
+        except UserError as error:
+            status.update(label="Nothing was changed", state="error")
+            st.error(str(error))
+            return
+        status.update(label="Updated", state="complete")
+    st.rerun()
+
+
 predictions = P.list_predictions(engine)
 if not predictions:
     st.info("No predictions yet. Train one: the model learns from your users' history in seconds.")
@@ -108,7 +140,7 @@ def on_prediction_change() -> None:
     st.session_state["tier_pick"] = ["High"]
 
 
-pick_col, new_col = st.columns([4, 1], vertical_alignment="bottom")
+pick_col, update_col, new_col = st.columns([4, 1, 1], vertical_alignment="bottom")
 prediction_id = pick_col.selectbox(
     "Prediction",
     list(by_id),
@@ -121,6 +153,13 @@ prediction_id = pick_col.selectbox(
 prediction = by_id[prediction_id]
 with new_col.popover("New prediction", width="stretch"):
     new_prediction_form()
+with update_col.popover(
+    "Update",
+    width="stretch",
+    disabled=prediction.kind != "full",
+    help=None if prediction.kind == "full" else f"A {prediction.kind} prediction's scores do not update",
+):
+    update_form(prediction)
 
 quality_text = "n/a" if prediction.quality is None else f"{prediction.quality_band} ({prediction.quality:.0f}%)"
 facts = [

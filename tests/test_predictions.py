@@ -10,11 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from core import models
+from core import models, segments
 from core.db import session_scope
 from core.errors import UserError
+from core.importer import import_events
 from core.predictions import (
     BUCKETS,
+    RETRAIN_AFTER_DAYS,
     ScoreDistribution,
     accuracy_ratio,
     auc,
@@ -26,6 +28,7 @@ from core.predictions import (
     list_predictions,
     quality_band,
     refresh_scores,
+    retrain_prediction,
     tier_playbook,
     train_prediction,
     user_reasons,
@@ -247,6 +250,83 @@ def test_refresh_rescores_without_retraining(trained_engine):
     assert after_info.quality == full.quality  # the same model
     assert after_info.updated_at > full.updated_at
     np.testing.assert_allclose(after, before)  # no new data: the same scores
+
+
+def _sessions_after(engine, tmp_path, days: int) -> None:
+    """New data: a session for a few hundred users `days` days after the newest event."""
+    newest = latest_event_time(engine)
+    with engine.connect() as connection:
+        users = [r[0] for r in connection.execute(text("SELECT external_id FROM users ORDER BY id LIMIT 300"))]
+    path = tmp_path / "later.csv"
+    when = (newest + timedelta(days=days)).isoformat()
+    path.write_text("user_id,event,timestamp\n" + "".join(f"{u},session,{when}\n" for u in users), encoding="utf-8")
+    import_events(engine, path)
+
+
+def _model_blob(engine, prediction_id: int) -> bytes:
+    with session_scope(engine) as session:
+        return session.get(models.Prediction, prediction_id).model
+
+
+def test_retrain_replaces_model_quality_and_scores_in_place(trained_engine, tmp_path):
+    full = find_prediction(trained_engine, FULL)
+    segment = segments.save_segment(
+        trained_engine,
+        "High buyers",
+        segments.definition_of({"type": "likelihood_category", "prediction": full.id, "categories": ["High"]}),
+    )
+    _sessions_after(trained_engine, tmp_path, days=3)
+    old_model = _model_blob(trained_engine, full.id)
+
+    assert retrain_prediction(trained_engine, FULL) == full.id
+    after = find_prediction(trained_engine, FULL)
+    assert (after.id, after.name, after.event, after.window_days) == (full.id, full.name, full.event, full.window_days)
+    assert (
+        after.details["trained_as_of"] == latest_event_time(trained_engine).isoformat() != full.details["trained_as_of"]
+    )
+    assert after.as_of == latest_event_time(trained_engine)
+    assert _model_blob(trained_engine, full.id) != old_model
+    assert 0 < after.quality <= 100 and 0.5 < after.auc <= 1
+    ids, scores = load_scores(trained_engine, full.id)
+    assert len(ids) == after.audience_size == full.audience_size
+    assert segments.count(segments.get_segment(trained_engine, segment.id).definition, trained_engine) == int(
+        np.count_nonzero(scores >= 75)
+    )
+
+
+def test_a_failed_retrain_leaves_the_prediction_as_it_was(trained_engine, tmp_path, monkeypatch):
+    full = find_prediction(trained_engine, FULL)
+    _, before = load_scores(trained_engine, full.id)
+    old_model = _model_blob(trained_engine, full.id)
+    _sessions_after(trained_engine, tmp_path, days=3)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("core.predictions.store.write_scores", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        retrain_prediction(trained_engine, FULL)
+    after = find_prediction(trained_engine, FULL)
+    assert (after.quality, after.auc, after.details, after.as_of) == (full.quality, full.auc, full.details, full.as_of)
+    assert _model_blob(trained_engine, full.id) == old_model
+    np.testing.assert_array_equal(load_scores(trained_engine, full.id)[1], before)
+
+
+@pytest.mark.parametrize(("days_later", "retrained"), [(RETRAIN_AFTER_DAYS - 1, False), (RETRAIN_AFTER_DAYS, True)])
+def test_refresh_retrains_once_the_model_is_two_weeks_behind_the_data(trained_engine, tmp_path, days_later, retrained):
+    full = find_prediction(trained_engine, FULL)
+    old_model = _model_blob(trained_engine, full.id)
+    _sessions_after(trained_engine, tmp_path, days=days_later)
+    refresh_scores(trained_engine, FULL)
+    after = find_prediction(trained_engine, FULL)
+    assert after.as_of == latest_event_time(trained_engine)  # scores follow the newest data either way
+    assert (_model_blob(trained_engine, full.id) != old_model) is retrained
+    assert (after.details["trained_as_of"] != full.details["trained_as_of"]) is retrained
+
+
+def test_only_full_predictions_are_retrained(trained_engine):
+    with pytest.raises(UserError, match="is a preview prediction: only full predictions are retrained"):
+        retrain_prediction(trained_engine, PREVIEW)
 
 
 def test_preview_scores_do_not_update(trained_engine):

@@ -133,6 +133,26 @@ def test_the_playbook_shows_each_tier_with_editable_discounts(trained_app):
     assert any("discount costs" in m.value for m in at.markdown)
 
 
+def test_update_retrains_the_prediction_in_place_from_the_page(trained_app):
+    before = find_prediction(trained_app, FULL)
+    at = _open()
+    [update] = [p.proto.popover for p in at.get("popover") if p.proto.popover.label == "Update"]
+    assert not update.disabled
+    at.button(key="update_retrain").click().run()
+    assert not at.exception and not at.error
+    after = find_prediction(trained_app, FULL)
+    assert after.id == before.id and after.updated_at > before.updated_at
+    assert at.selectbox(key="prediction_pick").value == before.id
+    assert _panel(at) == _expected_panel(score_distribution(trained_app, after.id).summary(categories=("High",)))
+
+
+def test_preview_predictions_cannot_be_updated_from_the_page(trained_app):
+    at = _open()
+    at.selectbox(key="prediction_pick").set_value(find_prediction(trained_app, PREVIEW).id).run()
+    [update] = [p.proto.popover for p in at.get("popover") if p.proto.popover.label == "Update"]
+    assert update.disabled and update.help == "A preview prediction's scores do not update"
+
+
 # --- CLI ---------------------------------------------------------------------------------------
 
 
@@ -154,11 +174,22 @@ def test_cli_refresh_and_scores_export(trained_app, tmp_path, capsys):
     assert "wrote 3,000 scores" in capsys.readouterr().out
 
 
+def test_cli_retrain_keeps_the_prediction_and_prints_its_new_figures(trained_app, capsys):
+    before = find_prediction(trained_app, FULL)
+    assert cli_main(["predict", "--retrain", FULL]) == 0
+    out, progress = capsys.readouterr()
+    after = find_prediction(trained_app, FULL)
+    assert after.id == before.id
+    assert f"retraining '{FULL}'" in progress
+    assert out.strip().splitlines()[-1].startswith(f"{FULL} [id {before.id}, full]: quality {after.quality:.1f}%")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["predict", "--event", "levitated", "--window-days", "30"], "does not occur"),
         (["predict", "--refresh", PREVIEW], "preview"),
+        (["predict", "--retrain", PREVIEW], "only full predictions are retrained"),
         (["scores", "nope", "-o", "x.csv"], "no prediction"),
         (["predict", "--window-days", "30"], "needs --event"),
     ],

@@ -1,7 +1,7 @@
 """Event predictions: who is likely to perform an event within a window, and what to do about it.
 
 Public API (no Streamlit here; pages/predictions.py draws what these return):
-- train_prediction / refresh_scores / ensure_demo_predictions: training and scoring
+- train_prediction / refresh_scores / retrain_prediction / ensure_demo_predictions: training and scoring
 - list_predictions / get_prediction / find_prediction / export_scores: reading them back
 - score_distribution(...).summary / .histogram: the live slider figures
 - tier_playbook, user_reasons, quality_band: what the page explains
@@ -22,7 +22,15 @@ from core.predictions.store import (
     get_prediction,
     list_predictions,
 )
-from core.predictions.training import MAX_WINDOW_DAYS, default_name, refresh_scores, train_prediction
+from core.predictions.training import (
+    MAX_WINDOW_DAYS,
+    RETRAIN_AFTER_DAYS,
+    default_name,
+    model_age_days,
+    refresh_scores,
+    retrain_prediction,
+    train_prediction,
+)
 
 __all__ = [
     "BUCKETS",
@@ -31,6 +39,7 @@ __all__ = [
     "KINDS",
     "MAX_WINDOW_DAYS",
     "QUALITY_BANDS",
+    "RETRAIN_AFTER_DAYS",
     "PredictionInfo",
     "ScoreDistribution",
     "SelectionSummary",
@@ -48,8 +57,10 @@ __all__ = [
     "get_prediction",
     "latest_event_time",
     "list_predictions",
+    "model_age_days",
     "quality_band",
     "refresh_scores",
+    "retrain_prediction",
     "score_distribution",
     "tier_playbook",
     "train_prediction",

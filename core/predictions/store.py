@@ -48,6 +48,12 @@ class PredictionInfo:
         return quality_band(self.quality)
 
     @property
+    def trained_as_of(self) -> datetime:
+        """The data time the model was trained at (its as-of when the details do not say)."""
+        trained = self.details.get("trained_as_of")
+        return datetime.fromisoformat(trained) if trained else self.as_of
+
+    @property
     def targetable(self) -> bool:
         return self.kind in TARGETABLE_KINDS
 

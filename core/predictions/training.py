@@ -6,14 +6,18 @@ training users is held out to measure quality and calibration. Scoring then comp
 audience user's features at `as_of` and applies the calibrated model.
 
 Refreshing (`refresh_scores`) re-scores with the stored model and features up to the newest
-event, without retraining (the leader retrains every two weeks; train a new prediction for
-that).
+event. Like the leader's, the model itself is retrained every two weeks: a refresh whose data
+reaches `RETRAIN_AFTER_DAYS` past the model's training date retrains it in place
+(`retrain_prediction`, also callable on its own). In place means the same prediction (id, name,
+event, window, audience), so segments and campaigns that target it keep working; the new
+model, quality and scores replace the old ones in one transaction, or not at all.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -44,6 +48,7 @@ HOLDOUT_SHARE = 0.25
 SCORE_CHUNK = 200_000
 DRIVER_SAMPLE = 200_000
 SEED = 20240611
+RETRAIN_AFTER_DAYS = 14
 
 Progress = Callable[[str], None] | None
 
@@ -104,6 +109,74 @@ def train_prediction(
     name = (name or default_name(event, window_days, kind)).strip()
     validate(engine, event, window_days, kind, name)
     as_of = as_of or latest_event_time(engine)
+    learned = _learn(engine, event, window_days, kind, audience, as_of, say)
+    with session_scope(engine) as session:
+        prediction_id = store.save_prediction(
+            session,
+            name=name,
+            event=event,
+            window_days=window_days,
+            audience=audience,
+            kind=kind,
+            as_of=as_of,
+            status="scoring",
+            quality=learned.quality,
+            auc=learned.auc,
+            details=learned.details,
+            model=learned.model.to_bytes(),
+        )
+    try:
+        _score(engine, prediction_id, learned.model, learned.audience_ids, as_of, learned.details, say)
+    except BaseException:
+        store.delete_prediction(engine, prediction_id)  # never leave a half-scored prediction behind
+        raise
+    say(f"done in {time.monotonic() - started:.1f}s")
+    return prediction_id
+
+
+def retrain_prediction(engine: Engine, name_or_id: str | int, progress: Progress = None) -> int:
+    """Retrain a full prediction in place on the newest data, then rescore its audience; returns its id.
+
+    The prediction keeps its id, name, event, window and audience. Its model, quality, details
+    and scores are replaced together, in one transaction: a failure leaves it as it was.
+    """
+    say = _say(progress)
+    started = time.monotonic()
+    prediction = store.find_prediction(engine, name_or_id)
+    if prediction.kind != "full":
+        raise UserError(f"'{prediction.name}' is a {prediction.kind} prediction: only full predictions are retrained")
+    as_of = latest_event_time(engine) or prediction.as_of
+    say(f"retraining '{prediction.name}' on data up to {as_of:%Y-%m-%d %H:%M}")
+    learned = _learn(engine, prediction.event, prediction.window_days, prediction.kind, prediction.audience, as_of, say)
+    _score(
+        engine,
+        prediction.id,
+        learned.model,
+        learned.audience_ids,
+        as_of,
+        learned.details,
+        say,
+        replacing={"model": learned.model.to_bytes(), "quality": learned.quality, "auc": learned.auc},
+    )
+    say(f"done in {time.monotonic() - started:.1f}s")
+    return prediction.id
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A fitted model and what it was measured at, before anything is stored."""
+
+    model: TrainedModel
+    quality: float
+    auc: float
+    details: dict
+    audience_ids: np.ndarray
+
+
+def _learn(
+    engine: Engine, event: str, window_days: int, kind: str, audience: dict | None, as_of: datetime, say
+) -> Learned:
+    """Fit the model on history up to `as_of - window` with labels in the window; measure it on held-out users."""
     train_cut = as_of - timedelta(days=window_days)
     rng = np.random.default_rng(SEED)
 
@@ -151,28 +224,7 @@ def train_prediction(
         "features": [spec.labels()[c] for c in spec.columns()],
         "average_value": _average_value(engine, event),
     }
-    with session_scope(engine) as session:
-        prediction_id = store.save_prediction(
-            session,
-            name=name,
-            event=event,
-            window_days=window_days,
-            audience=audience,
-            kind=kind,
-            as_of=as_of,
-            status="scoring",
-            quality=quality,
-            auc=area,
-            details=details,
-            model=model.to_bytes(),
-        )
-    try:
-        _score(engine, prediction_id, model, audience_ids, as_of, details, say)
-    except BaseException:
-        store.delete_prediction(engine, prediction_id)  # never leave a half-scored prediction behind
-        raise
-    say(f"done in {time.monotonic() - started:.1f}s")
-    return prediction_id
+    return Learned(model, quality, area, details, audience_ids)
 
 
 def _average_value(engine: Engine, event: str) -> float | None:
@@ -184,7 +236,11 @@ def _average_value(engine: Engine, event: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _score(engine, prediction_id, model: TrainedModel, audience_ids, as_of, details, say) -> None:
+def _score(
+    engine, prediction_id, model: TrainedModel, audience_ids, as_of, details, say, replacing: dict | None = None
+) -> None:
+    """Score the audience and store the scores with the prediction's details (and the `replacing`
+    columns, e.g. a retrained model and its quality) in one transaction."""
     rng = np.random.default_rng(SEED + 1)
     probabilities = np.zeros(len(audience_ids))
     driver_take = min(1.0, DRIVER_SAMPLE / max(len(audience_ids), 1))
@@ -213,7 +269,9 @@ def _score(engine, prediction_id, model: TrainedModel, audience_ids, as_of, deta
     }
     with session_scope(engine) as session:
         store.write_scores(session, prediction_id, audience_ids, probabilities)
-        store.save_prediction(session, id=prediction_id, as_of=as_of, status="ready", details=details)
+        store.save_prediction(
+            session, id=prediction_id, as_of=as_of, status="ready", details=details, **(replacing or {})
+        )
 
 
 def refresh_scores(
@@ -221,17 +279,27 @@ def refresh_scores(
 ) -> int:
     """Re-score a prediction's audience with its stored model and the newest data; returns its id.
 
-    The model is not retrained: features are recomputed up to the latest event, so scores
-    follow what users did since. Preview predictions do not update (like the leader's), except
-    when the whole data set was replaced (`data_replaced`, e.g. regenerated demo data).
+    Features are recomputed up to the latest event, so scores follow what users did since.
+    When that data reaches `RETRAIN_AFTER_DAYS` past the model's training date, a full
+    prediction's model is retrained first (`retrain_prediction`). Preview predictions do not
+    update (like the leader's), except when the whole data set was replaced (`data_replaced`,
+    e.g. regenerated demo data).
     """
     say = _say(progress)
     prediction = store.find_prediction(engine, name_or_id)
     if prediction.kind == "preview" and not data_replaced:
         raise UserError(f"'{prediction.name}' is a preview prediction: its scores do not update")
-    model = store.stored_model(engine, prediction)
     as_of = latest_event_time(engine) or prediction.as_of
+    if prediction.kind == "full" and model_age_days(prediction, as_of) >= RETRAIN_AFTER_DAYS:
+        say(f"the model is {model_age_days(prediction, as_of):.0f} days older than the data: retraining it")
+        return retrain_prediction(engine, prediction.id, progress)
+    model = store.stored_model(engine, prediction)
     say(f"refreshing '{prediction.name}' with data up to {as_of:%Y-%m-%d %H:%M}")
     audience_ids = _audience_ids(engine, prediction.audience, as_of)
     _score(engine, prediction.id, model, audience_ids, as_of, prediction.details, say)
     return prediction.id
+
+
+def model_age_days(prediction: store.PredictionInfo, as_of: datetime) -> float:
+    """Days from the data the model was trained on to `as_of` (the newest data)."""
+    return (as_of - prediction.trained_as_of) / timedelta(days=1)
