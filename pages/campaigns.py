@@ -596,18 +596,12 @@ def _sessions_chart(engine, spec: cc.CampaignSpec, reachable, company_zone: str)
             b.button(f"Use {suggestion.send_hour:02d}:00", on_click=_set_time, args=(suggestion.send_hour,))
 
 
-def _main_zones(engine, reachable, company_zone: str, local_time: bool, top: int = 5) -> dict[str, int]:
-    users = aud.users_frame(engine).reindex(reachable)
-    zones = users["timezone"].map(lambda z: sch.delivery_zone(z, company_zone, local_time))
-    return zones.value_counts().to_dict()
-
-
 def _next_sends(engine, spec: cc.CampaignSpec, reachable, company_zone: str) -> None:
     st.subheader("Next sends")
     if len(reachable) == 0:
         st.caption("Nobody reachable: nothing to send.")
         return
-    zone_users = _main_zones(engine, reachable, company_zone, sch.uses_local_time(spec.schedule))
+    zone_users = aud.zone_counts(engine, reachable, company_zone, sch.uses_local_time(spec.schedule))
     main = list(zone_users)[:5]
     now = utcnow()
     table = sch.next_sends(spec.schedule, now, main, company_zone, count=5)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
@@ -10,6 +11,7 @@ from sqlalchemy import select, text
 from core import segments
 from core.campaigns import CampaignSpec, dispatch, launch, list_campaigns, save_draft, transition, validate
 from core.campaigns import schedule as sch
+from core.campaigns.audience import reachable_user_ids, users_frame
 from core.campaigns.store import duplicate, get_campaign, next_send
 from core.errors import UserError
 from tests.campaign_fixtures import MESSAGE, make_campaign
@@ -253,6 +255,34 @@ def test_validation_warns_on_long_copy_and_tiny_audience(demo_engine, demo_ancho
     assert result.errors == []
     assert any("tiny" in w for w in result.warnings)
     assert any(w.startswith("iOS banner: the body is cut") for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome"),
+    [("once", "they will not receive it"), ("recurring", "they get their first message at the next send")],
+)
+def test_validation_warns_when_the_first_local_send_has_passed_in_some_zones(demo_engine, demo_anchor, kind, outcome):
+    day = demo_anchor.date() + timedelta(days=2)
+    schedule = {**weekly_from(demo_anchor), "kind": kind, "start": day.isoformat(), "time": "12:00"}
+    schedule["weekdays"] = [sch.WEEKDAYS[day.weekday()]]
+    now = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)  # noon UTC: east of UTC has passed
+    spec = CampaignSpec(
+        name="Noon", audience=IOS, channel="push", platforms=["iOS"], message=MESSAGE, schedule=schedule
+    )
+    # Independently: reachable iOS users whose own zone's noon that day is before `now`.
+    _, reachable = reachable_user_ids(demo_engine, IOS, "push", ["iOS"], now)
+    zones = users_frame(demo_engine).loc[reachable, "timezone"].fillna("UTC")
+    noon_utc = {
+        z: datetime.combine(day, datetime.min.time(), ZoneInfo(z)).replace(hour=12).astimezone(UTC).replace(tzinfo=None)
+        for z in zones.unique()
+    }
+    passed = int(sum(noon_utc[z] < now for z in zones))
+    assert 0 < passed < len(reachable)
+
+    result = validate(spec, demo_engine, now)
+    assert result.errors == []
+    [warning] = [w for w in result.warnings if w.startswith("Launched now")]
+    assert f"({passed:,} reachable users): {outcome}" in warning
 
 
 def test_next_send_is_the_next_local_occurrence(demo_anchor):

@@ -120,6 +120,29 @@ def test_next_sends_and_rollout_follow_the_sun():
     assert rollout["cumulative_users"].tolist() == [2, 7, 10]
 
 
+ZONE_USERS = {"Pacific/Auckland": 2, "Europe/Paris": 5, "America/Los_Angeles": 3, "Asia/Tokyo": 0}
+
+
+@pytest.mark.parametrize(
+    ("now", "first", "missed"),
+    [
+        # Thu 10:00 UTC: 17:45 has passed in Auckland (04:45 UTC) and Tokyo (08:45 UTC, nobody there).
+        (datetime(2025, 3, 20, 10), datetime(2025, 3, 20, 17, 45), {"Pacific/Auckland": 2}),
+        # Thu 20:00 UTC: Paris (16:45 UTC) too; Los Angeles (00:45 UTC Friday) is still ahead.
+        (datetime(2025, 3, 20, 20), datetime(2025, 3, 20, 17, 45), {"Pacific/Auckland": 2, "Europe/Paris": 5}),
+        # Fri 02:00 UTC: that Thursday is over everywhere; the next one is ahead everywhere.
+        (datetime(2025, 3, 21, 2), datetime(2025, 3, 27, 17, 45), {}),
+    ],
+)
+def test_zones_where_the_first_local_send_has_passed_at_launch(now, first, missed):
+    assert sch.passed_at_launch(WEEKLY_THURSDAY, ZONE_USERS, now, "UTC") == (first, missed)
+
+
+def test_company_zone_sends_miss_no_zone_at_launch():
+    company_time = {**WEEKLY_THURSDAY, "local_time": False}
+    assert sch.passed_at_launch(company_time, {"UTC": 10}, datetime(2025, 3, 20, 10), "UTC") == (None, {})
+
+
 def lapsed(more: float, less: float, unit: str = "days") -> dict:
     return {
         "version": 1,

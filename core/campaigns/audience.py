@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
+from core.campaigns.schedule import delivery_zone
 from core.channels import PUSH_PLATFORM, reachable_masks
 from core.db import data_version, get_engine, session_scope
 from core.errors import UserError
@@ -100,3 +101,16 @@ def reachable_user_ids(
     users = users[users["id"].notna()]
     mask = reachable_mask(users, channel, platforms)
     return audience, users.index.to_numpy(dtype=np.int64)[mask]
+
+
+def delivery_zones(users: pd.DataFrame, company_zone: str, local_time: bool = True) -> pd.Series:
+    """Each user's delivery zone: their own IANA zone with local-time delivery, else the company zone."""
+    zones = users["timezone"].astype(object)
+    lookup = {z: delivery_zone(z, company_zone, local_time) for z in pd.unique(zones)}
+    return zones.map(lookup).astype(object)
+
+
+def zone_counts(engine: Engine, user_ids, company_zone: str, local_time: bool = True) -> dict[str, int]:
+    """How many of these users each delivery zone holds, largest first."""
+    users = users_frame(engine).reindex(user_ids)
+    return delivery_zones(users, company_zone, local_time).value_counts().to_dict()

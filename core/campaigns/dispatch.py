@@ -51,7 +51,7 @@ from sqlalchemy import Engine, select, text
 
 from core.campaigns import rules as delivery
 from core.campaigns import schedule as schedules
-from core.campaigns.audience import campaign_definition, reachable_user_ids, users_frame
+from core.campaigns.audience import campaign_definition, delivery_zones, reachable_user_ids, users_frame
 from core.campaigns.personalise import CompiledMessage, scores_for
 from core.campaigns.store import company_timezone
 from core.campaigns.templating import TemplateError
@@ -83,12 +83,6 @@ class DispatchReport:
     @property
     def total_deferred(self) -> int:
         return sum(self.deferred.values())
-
-
-def _zones_of(users: pd.DataFrame, company_zone: str, local_time: bool) -> pd.Series:
-    zones = users["timezone"].astype(object)
-    lookup = {z: schedules.delivery_zone(z, company_zone, local_time) for z in pd.unique(zones)}
-    return zones.map(lookup).astype(object)
 
 
 def _previous_sends(engine: Engine, campaign_id: int, key: str) -> pd.Series:
@@ -198,7 +192,7 @@ def _dispatch_campaign(
     if not definition and campaign.segment_id is None:
         raise UserError("the campaign has no audience")
     users = users_frame(engine)
-    zones = _zones_of(users, company_zone, schedules.uses_local_time(schedule))
+    zones = delivery_zones(users, company_zone, schedules.uses_local_time(schedule))
     walls = schedules.wall_occurrences(
         schedule, since - schedules.ZONE_SPREAD, until + schedules.ZONE_SPREAD, launched_at=campaign.launched_at
     )

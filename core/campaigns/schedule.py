@@ -233,6 +233,32 @@ def next_sends(
     return pd.DataFrame(rows)
 
 
+def _first_upcoming(
+    schedule: dict, zones: Iterable[str], now: datetime, company_zone: str, launched_at: datetime | None = None
+) -> tuple[datetime, dict[str, datetime]] | None:
+    """The first occurrence that some zone still has ahead of `now`, with each zone's send instant."""
+    for wall in wall_occurrences(schedule, now - ZONE_SPREAD, None, limit=4, launched_at=launched_at or now):
+        sent = instants(wall, zones, schedule, company_zone)
+        if max(sent.values(), default=now) >= now:
+            return wall, sent
+    return None
+
+
+def passed_at_launch(
+    schedule: dict, zone_users: dict[str, int], now: datetime, company_zone: str
+) -> tuple[datetime | None, dict[str, int]]:
+    """Launching at `now`: the first occurrence, and the zones (with their users) where its
+    local time has already passed. Dispatch sends nothing before launch, so those users get
+    the next occurrence, or nothing when the campaign sends once."""
+    if not uses_local_time(schedule) or schedule.get("kind") == "now":
+        return None, {}
+    upcoming = _first_upcoming(schedule, zone_users, now, company_zone)
+    if upcoming is None:
+        return None, {}
+    wall, sent = upcoming
+    return wall, {zone: zone_users[zone] for zone, at in sent.items() if at < now and zone_users[zone]}
+
+
 def first_send_rollout(
     schedule: dict,
     zone_users: dict[str, int],
@@ -243,10 +269,9 @@ def first_send_rollout(
     """How the first upcoming occurrence rolls across zones: instant, users, cumulative share."""
     if not uses_local_time(schedule):
         zone_users = {company_zone: sum(zone_users.values())}
-    for wall in wall_occurrences(schedule, now - ZONE_SPREAD, None, limit=4, launched_at=launched_at or now):
-        sent = instants(wall, zone_users, schedule, company_zone)
-        if max(sent.values(), default=now) < now:
-            continue
+    upcoming = _first_upcoming(schedule, zone_users, now, company_zone, launched_at)
+    if upcoming is not None:
+        wall, sent = upcoming
         frame = pd.DataFrame(
             {
                 "zone": list(sent),

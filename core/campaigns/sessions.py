@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from core.campaigns.audience import users_frame
-from core.campaigns.schedule import WEEKDAYS, delivery_zone
+from core.campaigns.audience import delivery_zones, users_frame
+from core.campaigns.schedule import WEEKDAYS
 from core.db import data_version, get_engine
 from core.facts import SESSION_EVENT
 
@@ -59,9 +59,7 @@ def _local_sessions(engine: Engine, company_zone: str) -> tuple[np.ndarray, np.n
         stamps = pairs[:, 1].astype("datetime64[s]")
         del pairs
         users = users_frame(engine)
-        zone_of_user = pd.Series(
-            [delivery_zone(z, company_zone) for z in users["timezone"]], index=users.index, dtype=object
-        )
+        zone_of_user = delivery_zones(users, company_zone)
         zones = zone_of_user.reindex(user_ids).fillna(company_zone).to_numpy(dtype=object)
         hours = np.zeros(len(user_ids), dtype=np.int8)
         weekdays = np.zeros(len(user_ids), dtype=np.int8)

@@ -17,7 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as schedules
-from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS, campaign_definition, reachable_user_ids
+from core.campaigns.audience import (
+    CAMPAIGN_CHANNELS,
+    PLATFORMS,
+    campaign_definition,
+    reachable_user_ids,
+    zone_counts,
+)
 from core.db import get_engine, session_scope
 from core.errors import UserError
 from core.models import AppMeta, Campaign, OutboxMessage, Segment
@@ -106,6 +112,26 @@ class Validation:
         return not self.errors
 
 
+def _missed_at_launch(engine: Engine, schedule: dict, reachable, now: datetime) -> str | None:
+    """A warning when, launched now, the first local-time send has already passed in some zones."""
+    company_zone = company_timezone(engine)
+    zone_users = zone_counts(engine, reachable, company_zone, schedules.uses_local_time(schedule))
+    wall, missed = schedules.passed_at_launch(schedule, zone_users, now, company_zone)
+    if not missed:
+        return None
+    users = sum(missed.values())
+    zones = ", ".join(list(missed)[:3]) + (f" and {len(missed) - 3} more" if len(missed) > 3 else "")
+    then = (
+        "they will not receive it. Launch at least a day ahead to reach every zone"
+        if schedule.get("kind") == "once"
+        else "they get their first message at the next send"
+    )
+    return (
+        f"Launched now, the first send ({wall:%a %d %b %H:%M} local time) has already passed in {zones} "
+        f"({users:,} reachable users): {then}."
+    )
+
+
 def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | None = None) -> Validation:
     """Blocking errors and warnings for launching `spec` (nothing is written)."""
     engine = engine or get_engine()
@@ -161,7 +187,12 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
     ) or message.get("use_variants")
     if uses_likelihood and not message.get("prediction_id"):
         result.warnings.append("The copy uses likelihood or offers but no prediction is chosen: those stay empty.")
-    result.errors.extend(schedules.validate(spec.schedule or {}, now, company_timezone(engine)))
+    schedule_errors = schedules.validate(spec.schedule or {}, now, company_timezone(engine))
+    result.errors.extend(schedule_errors)
+    if not schedule_errors and reachable is not None and len(reachable):
+        missed = _missed_at_launch(engine, spec.schedule or {}, reachable, now)
+        if missed:
+            result.warnings.append(missed)
     settings = spec.settings or {}
     after = settings.get("reeligible_after_days")
     if settings.get("reeligible") and after is not None and after < 0:
