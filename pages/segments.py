@@ -8,6 +8,7 @@ The builder and its results run in one fragment: a change reruns only that part.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import partial
 
 import pandas as pd
@@ -356,7 +357,14 @@ def _results(definition: dict) -> None:
     breakdown_for = st.session_state.get("seg_breakdown_prediction")
     if breakdown_for not in predictions:
         breakdown_for = predictions[0] if predictions else None
-    report = segments.overview(definition, engine, now, breakdown_for, names)
+    pending = segments.pending_event_loads(definition, engine)
+    loading = (
+        st.spinner(f"Reading every {' and '.join(pending)} event once for this data (later counts are instant)...")
+        if pending
+        else nullcontext()
+    )
+    with loading:
+        report = segments.overview(definition, engine, now, breakdown_for, names)
     st.metric("Audience", f"{report.count:,} users", border=True)
     st.caption(
         f"{report.share:.1f}% of all {report.total:,} users · exact · relative dates as of {now:%Y-%m-%d %H:%M} UTC"

@@ -46,3 +46,17 @@ def test_pickers_know_the_values_present(world):
     assert store.values_of("country") == ["DE", "FR", "GB", "US"]
     assert store.most_common("country") == ["FR"]
     assert store.size == 6 and store.ids.tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_pending_event_loads_names_the_event_histories_a_count_will_read_first(demo_engine):
+    recent = segments.definition_of({"type": "recent_sessions", "min": 3, "days": 7})
+    bought_lately = segments.definition_of({"type": "event", "event": "purchase", "min": 1, "days": 30})
+    bought_ever = segments.definition_of({"type": "event", "event": "purchase", "min": 1})
+    both = {**recent, "groups": recent["groups"] + bought_lately["groups"]}
+    assert segments.pending_event_loads(both, demo_engine) == ["purchase", "session"]
+    assert segments.pending_event_loads(bought_ever, demo_engine) == []  # per-user totals, no timestamps
+
+    segments.count(recent, demo_engine)
+    assert segments.pending_event_loads(both, demo_engine) == ["purchase"]
+    segments.count(bought_lately, demo_engine)
+    assert segments.pending_event_loads(both, demo_engine) == []

@@ -86,6 +86,16 @@ def matching_user_ids(definition, engine: Engine | None = None, now: datetime | 
     return store.ids[segment_mask(definition, store, now)]
 
 
+def pending_event_loads(definition, engine: Engine | None = None) -> list[str]:
+    """Events whose every timestamp this definition needs and the in-memory store has not loaded
+    yet: the next count reads them once (about a minute for sessions at a million users)."""
+    if not fits_in_memory(engine):
+        return []
+    store = user_store(engine)
+    needed = {item.kind.event_times_used(item.spec) for item in located_filters(validate(definition))} - {None}
+    return sorted(event for event in needed if not store.has_event_times(event))
+
+
 def count(definition, engine: Engine | None = None, now: datetime | None = None) -> int:
     """The exact audience size (in memory; as one SQL COUNT when the data is too big for memory)."""
     if not fits_in_memory(engine):

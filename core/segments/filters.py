@@ -128,6 +128,10 @@ class Filter:
     def predictions(self, spec: dict) -> list[int]:
         return []
 
+    def event_times_used(self, spec: dict) -> str | None:
+        """The event whose every timestamp the in-memory mask reads (loaded once per data version)."""
+        return None
+
 
 # --- relative times -------------------------------------------------------------------
 
@@ -371,6 +375,9 @@ class RecentSessions(_Range):
     def _normalize(self, spec):
         return {**super()._normalize(spec), "days": _window_days(spec, required=True)}
 
+    def event_times_used(self, spec):
+        return SESSION_EVENT
+
     def mask(self, spec, store, now):
         return _windowed_mask(store, SESSION_EVENT, spec, now)
 
@@ -392,6 +399,9 @@ class DidEvent(_Range):
         if spec.get("min") is None and spec.get("max") is None:
             spec["min"] = 1  # "did event E" with no count means at least once
         return {"event": _event_name(spec), **super()._normalize(spec), "days": _window_days(spec, required=False)}
+
+    def event_times_used(self, spec):
+        return spec["event"] if spec["days"] is not None else None
 
     def mask(self, spec, store, now):
         if spec["days"] is not None:

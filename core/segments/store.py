@@ -251,6 +251,9 @@ class UserStore:
         last[pos] = to_us(frame["last_at"])[known]
         return EventFacts(count, first, last)
 
+    def has_event_times(self, event: str) -> bool:
+        return event in self._event_times
+
     def event_times(self, event: str) -> EventTimes:
         if event not in self._event_times:
             self._check_event(event)
