@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from core import segments
 from core.campaigns import CampaignSpec, launch
@@ -13,6 +13,19 @@ MESSAGE = {
     "offers": {},
 }
 ALWAYS_REELIGIBLE = {"reeligible": True, "reeligible_after_days": None}
+
+
+def daily(start: date, at: str, count: int | None = None, local_time: bool = True) -> dict:
+    """Every day at `at` from `start`, for `count` sends (never ending when None)."""
+    return {
+        "kind": "recurring",
+        "frequency": "daily",
+        "interval": 1,
+        "time": at,
+        "start": start.isoformat(),
+        "end": {"kind": "never"} if count is None else {"kind": "after", "count": count},
+        "local_time": local_time,
+    }
 
 
 def make_campaign(engine, name: str, definition: dict, schedule: dict, launched_at: datetime, settings=None) -> int:

@@ -14,7 +14,7 @@ from core.campaigns import schedule as sch
 from core.campaigns.audience import reachable_user_ids, users_frame
 from core.campaigns.store import duplicate, get_campaign, next_send
 from core.errors import UserError
-from tests.campaign_fixtures import MESSAGE, make_campaign
+from tests.campaign_fixtures import MESSAGE, daily, make_campaign
 from tests.definitions import IOS_ONLY as IOS
 from tests.definitions import LAPSED_2_WEEKS as LAPSED
 
@@ -125,16 +125,8 @@ def test_nothing_is_sent_before_its_local_time(demo_engine, demo_anchor):
     ("settings", "per_user"), [({"reeligible": False}, {1}), ({"reeligible": True, "reeligible_after_days": 2}, {3})]
 )
 def test_reeligibility_limits_repeat_messages(demo_engine, demo_anchor, settings, per_user):
-    daily = {
-        "kind": "recurring",
-        "frequency": "daily",
-        "interval": 1,
-        "time": "12:00",
-        "start": (demo_anchor.date() + timedelta(days=1)).isoformat(),
-        "end": {"kind": "after", "count": 5},
-        "local_time": True,
-    }
-    campaign = make_campaign(demo_engine, f"Daily {settings}", IOS, daily, demo_anchor, settings)
+    schedule = daily(demo_anchor.date() + timedelta(days=1), "12:00", 5)
+    campaign = make_campaign(demo_engine, f"Daily {settings}", IOS, schedule, demo_anchor, settings)
     dispatch(demo_engine, until=demo_anchor + timedelta(days=8), campaign_ids=[campaign])
     rows = outbox(demo_engine, campaign)
     counts = {}
@@ -177,16 +169,8 @@ def test_lifecycle_pause_resume_stop_duplicate_and_edit_only_drafts(demo_engine,
 
 
 def test_paused_campaigns_send_nothing_and_resume_does_not_catch_up(demo_engine, demo_anchor):
-    daily = {
-        "kind": "recurring",
-        "frequency": "daily",
-        "interval": 1,
-        "time": "12:00",
-        "start": (demo_anchor.date() + timedelta(days=1)).isoformat(),
-        "end": {"kind": "never"},
-        "local_time": False,
-    }
-    campaign = make_campaign(demo_engine, "Paused", IOS, daily, demo_anchor)
+    schedule = daily(demo_anchor.date() + timedelta(days=1), "12:00", local_time=False)
+    campaign = make_campaign(demo_engine, "Paused", IOS, schedule, demo_anchor)
     transition(campaign, "pause", demo_engine, now=demo_anchor)
     assert dispatch(demo_engine, until=demo_anchor + timedelta(days=3), campaign_ids=[campaign]).by_campaign == {}
     transition(campaign, "resume", demo_engine, now=demo_anchor + timedelta(days=3))

@@ -30,25 +30,13 @@ from core.campaigns.rules import cap_blocked
 from core.errors import UserError
 from core.models import OutboxMessage
 from tests import campaign_fixtures
-from tests.campaign_fixtures import ALWAYS_REELIGIBLE, MESSAGE
+from tests.campaign_fixtures import ALWAYS_REELIGIBLE, MESSAGE, daily
 from tests.definitions import IOS_ONLY as IOS
 
 CAP_ON = {"enabled": True, "messages": 3, "days": 7}
 CAP_OFF = {"enabled": False}
 QUIET_OFF = {"enabled": False}
 QUIET_NIGHT = {"enabled": True, "start": "22:00", "end": "07:00", "mode": "defer"}
-
-
-def daily(start, at: str, count: int, local_time: bool = True) -> dict:
-    return {
-        "kind": "recurring",
-        "frequency": "daily",
-        "interval": 1,
-        "time": at,
-        "start": start.isoformat(),
-        "end": {"kind": "after", "count": count},
-        "local_time": local_time,
-    }
 
 
 def make_campaign(engine, name, schedule, launched_at, **settings) -> int:
