@@ -6,18 +6,14 @@ from datetime import datetime
 
 from core.db import get_engine
 from core.errors import UserError
+from core.instants import parse_instant
 
 
 def _iso(value: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"--until {value!r} is not an ISO date-time (e.g. 2025-06-12T18:00)") from None
-    if moment.tzinfo is not None:
-        from datetime import UTC
-
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+        return parse_instant(value)
+    except ValueError as error:
+        raise UserError(f"--until {error}") from None
 
 
 def register(subparsers) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.instants import instant_arg
+
 from datetime import datetime
 
 from core.db import get_engine
@@ -15,7 +17,7 @@ def register(subparsers) -> None:
     seed = subparsers.add_parser("seed", help="replace all data with deterministic demo data")
     seed.add_argument("--users", type=int, default=50_000, help="how many users (default 50,000)")
     seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    seed.add_argument("--anchor", type=datetime.fromisoformat, help="the data's 'now' (default: today 00:00 UTC)")
+    seed.add_argument("--anchor", type=instant_arg, help="the data's 'now' (default: today 00:00 UTC)")
     seed.set_defaults(handler=_seed)
 
     imp = subparsers.add_parser("import", help="import users or events from a CSV file (all or nothing)")

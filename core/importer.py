@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from core import facts, models
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
+from core.instants import parse_instant
 
 PLATFORMS = ("iOS", "Android", "Web")
 USER_COLUMNS = (
@@ -143,11 +144,8 @@ def _rows(source: Source, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 to naive UTC; a value without an offset is taken as UTC."""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    """ISO 8601 to naive UTC within the supported range (`core.instants`)."""
+    return parse_instant(value)
 
 
 def _parse_bool(value: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.instants import instant_arg
+
 import json
 from datetime import datetime
 
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
     predict = subparsers.add_parser("predict", help="train an event prediction, or refresh or retrain one")
     predict.add_argument("--event", help="the event to predict, e.g. purchase")
     predict.add_argument("--window-days", type=int, help="how many days ahead (1-60)")
-    predict.add_argument("--as-of", type=datetime.fromisoformat, help="the prediction's 'now' (default: latest event)")
+    predict.add_argument("--as-of", type=instant_arg, help="the prediction's 'now' (default: latest event)")
     predict.add_argument("--kind", choices=["full", "preview", "demo"], default="full")
     predict.add_argument("--name", help="default: '<Event> in next N days'")
     predict.add_argument("--audience", help="a segment definition as JSON (default: all users)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.instants import instant_arg
+
 import json
 import sys
 import time
@@ -26,13 +28,13 @@ def register(subparsers) -> None:
 
     count = commands.add_parser("count", help="the exact number of users in a saved segment")
     count.add_argument("name", help="a saved segment's name or id")
-    count.add_argument("--now", type=datetime.fromisoformat, help="evaluate relative dates at this UTC time")
+    count.add_argument("--now", type=instant_arg, help="evaluate relative dates at this UTC time")
     count.set_defaults(handler=_count)
 
     export = commands.add_parser("export", help="export a saved segment's users as CSV")
     export.add_argument("name", help="a saved segment's name or id")
     export.add_argument("-o", "--output", required=True, help="the CSV file to write ('-' for stdout)")
-    export.add_argument("--now", type=datetime.fromisoformat, help="evaluate relative dates at this UTC time")
+    export.add_argument("--now", type=instant_arg, help="evaluate relative dates at this UTC time")
     export.add_argument("--sql", action="store_true", help="select rows with SQL instead of the in-memory store")
     export.set_defaults(handler=_export)
 
