@@ -167,4 +167,15 @@ class OutboxMessage(Base):
     title: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    __table_args__ = (UniqueConstraint("campaign_id", "occurrence", "user_id", name="uq_outbox_once"),)
+    # Delivery: queued -> sent | failed (the worker's connectors), with what the provider said.
+    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(255))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    variant: Mapped[str | None] = mapped_column(String(16))  # the message variant (A/B/n), None with one
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "occurrence", "user_id", name="uq_outbox_once"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    )

@@ -294,4 +294,4 @@ def test_cli_dispatch_and_list(app_database, demo_anchor, capsys):
     assert main(["campaign", "list"]) == 0
     assert "From the CLI" in capsys.readouterr().out
     assert main(["dispatch", "--until", "next thursday"]) == 2
-    assert "not an ISO date-time" in capsys.readouterr().err
+    assert "not an ISO 8601 time" in capsys.readouterr().err
