@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from core.instants import instant_arg
-
-from datetime import datetime
-
 from core.db import get_engine
 from core.demo import ensure_demo_database
 from core.importer import import_events, import_users
+from core.instants import instant_arg
 from core.progress import printer
 from core.seed import generate
 

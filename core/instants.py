@@ -49,9 +49,7 @@ def parse_instant(value: str | datetime | date) -> datetime:
         except OverflowError:
             raise ValueError(f"'{value}' is outside the supported range") from None
     if not EARLIEST <= moment <= LATEST:
-        raise ValueError(
-            f"'{value}' is outside the supported range {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
-        )
+        raise ValueError(f"'{value}' is outside the supported range {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)")
     return moment
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from core.instants import instant_arg
-
 import json
-from datetime import datetime
 
 from core.db import get_engine
 from core.errors import UserError
+from core.instants import instant_arg
 from core.progress import printer
 
 

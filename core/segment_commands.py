@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from core.instants import instant_arg
-
 import json
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from core import segments
 from core.db import get_engine
 from core.errors import UserError
+from core.instants import instant_arg
 from core.segments.export import export_csv
 
 
