@@ -73,7 +73,7 @@ def _save(args) -> int:
     definition, name, description = _read_definition_file(args.file)
     name = args.name or name or Path(args.file).stem
     engine = get_engine()
-    definition = segments.validate(definition)
+    definition = segments.parse_definition(definition)  # the file edge: parsed once, before any write
     existing = {s.name.lower(): s for s in segments.list_segments(engine)}
     if args.replace and name.strip().lower() in existing:
         saved = segments.update_segment(engine, existing[name.strip().lower()].id, definition, description=description)
@@ -131,7 +131,7 @@ def _list(args) -> int:
 def _show(args) -> int:
     engine = get_engine()
     saved = segments.get_segment(engine, args.name)
-    print(json.dumps({"name": saved.name, "definition": saved.definition}, indent=2, ensure_ascii=False))
+    print(json.dumps({"name": saved.name, "definition": saved.definition.to_json()}, indent=2, ensure_ascii=False))
     for line in segments.describe(saved.definition, _names(engine)):
         print(f"# {line}")
     return 0

@@ -51,7 +51,7 @@ def new_prediction_form() -> None:
         name = st.text_input("Name", placeholder="default: '<Event> in next N days'")
         submitted = st.form_submit_button("Train prediction", type="primary")
     if submitted:
-        audience = next((s.definition for s in segments if s.id == audience_choice), None)
+        audience = next((s.definition.to_json() for s in segments if s.id == audience_choice), None)
         with st.status("Training the prediction...", expanded=True) as status:
             try:
                 new_id = P.train_prediction(

@@ -51,26 +51,25 @@ def _next_id(state: dict, counter: str) -> int:
     return value
 
 
-def _state_from_definition(definition: dict) -> dict:
+def _state_from_definition(definition: segments.SegmentDefinition) -> dict:
     """Session state for a definition; seeds every widget from its filter spec."""
-    definition = segments.validate(definition)
     state = _blank_state()
-    state["match"] = definition["match"]
-    st.session_state["seg_match"] = definition["match"]
+    state["match"] = definition.match
+    st.session_state["seg_match"] = definition.match
     for section in ("groups", "exclude"):
-        for group in definition[section]:
+        for group in getattr(definition, section):
             gid = _next_id(state, "next_group")
-            st.session_state[f"g{gid}_match"] = group["match"]
+            st.session_state[f"g{gid}_match"] = group.match
             entry = {"gid": gid, "filters": []}
-            for spec in group["filters"]:
+            for spec in group.filters:
                 uid = _next_id(state, "next_filter")
-                _seed_widgets(uid, spec)
-                entry["filters"].append({"uid": uid, "type": spec["type"]})
+                _seed_widgets(uid, spec.model_dump())
+                entry["filters"].append({"uid": uid, "type": spec.type})
             state[section].append(entry)
     return state
 
 
-def _load(definition: dict, current: dict | None) -> None:
+def _load(definition: segments.SegmentDefinition, current: dict | None) -> None:
     for key in [k for k in st.session_state if isinstance(k, str) and k[:1] in "fg" and k[1:2].isdigit()]:
         del st.session_state[key]
     st.session_state[STATE] = _state_from_definition(definition)
@@ -337,7 +336,7 @@ def builder() -> None:
     }
     with results:
         try:
-            definition = segments.validate(definition)
+            definition = segments.parse_definition(definition)  # the page's edge: parsed once per rerun
             _results(definition)
         except UserError as error:
             st.error(str(error))
@@ -350,7 +349,7 @@ def builder() -> None:
         _lookup(definition)
 
 
-def _results(definition: dict) -> None:
+def _results(definition: segments.SegmentDefinition) -> None:
     now = screen_time()
     names = _all_predictions()
     predictions = list(names)
@@ -413,14 +412,14 @@ SAMPLE_HEADERS = {
 }
 
 
-def _sample(definition: dict) -> None:
+def _sample(definition: segments.SegmentDefinition) -> None:
     st.markdown("##### Sample of matching users")
     frame = segments.sample(definition, 10, engine, screen_time()).rename(columns=SAMPLE_HEADERS)
     st.dataframe(frame, hide_index=True, key="seg_sample")
     st.caption("Ten users picked at random among the audience.")
 
 
-def _lookup(definition: dict) -> None:
+def _lookup(definition: segments.SegmentDefinition) -> None:
     st.markdown("##### User lookup")
     st.caption("Does this user match, and if not, which filter keeps them out?")
     lookup = st.text_input("User id", key="seg_lookup", placeholder="e.g. u0000042")
@@ -440,7 +439,7 @@ def _flash(message: str) -> None:
     st.rerun(scope="app")
 
 
-def _saving(definition: dict, size: int) -> None:
+def _saving(definition: segments.SegmentDefinition, size: int) -> None:
     current = st.session_state.get(CURRENT)
     with st.container(border=True):
         if st.session_state.get("seg_flash"):
@@ -515,7 +514,7 @@ with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"
             except UserError as error:
                 st.error(f"“{segment.name}” cannot be opened: {error}")
         if new_col.button("New segment", key="seg_new"):
-            _load({}, None)
+            _load(segments.empty_definition(), None)
             st.query_params.clear()
             st.rerun()
         rename_col, rename_button, duplicate_col, delete_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")

@@ -119,7 +119,7 @@ def _definitions(prediction: int):
             "groups": st.lists(group, min_size=0, max_size=3),
             "exclude": st.lists(group, min_size=0, max_size=2),
         }
-    )
+    ).map(segments.parse_definition)
 
 
 def test_mask_and_sql_keep_the_same_users(scored_demo):

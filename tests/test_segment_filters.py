@@ -31,6 +31,7 @@ def _with_prediction(value, prediction):
 
 def _both(engine, definition, now=NOW) -> set[str]:
     """The matching users by mask and by SQL; the two must agree."""
+    definition = segments.parse_definition(definition)
     by_mask = external_ids(engine, segments.matching_user_ids(definition, engine, now))
     by_sql = external_ids(engine, segments.sql_user_ids(definition, engine, now))
     assert by_mask == by_sql
@@ -234,7 +235,7 @@ BAD = [
 def test_absurd_filters_are_refused_naming_the_filter(spec, message):
     definition = {"groups": [{"filters": [{"type": "platform", "values": ["iOS"]}]}], "exclude": [{"filters": [spec]}]}
     with pytest.raises(UserError) as error:
-        segments.validate(definition)
+        segments.parse_definition(definition)
     assert str(error.value).startswith("exclusion group 1, filter 1")
     assert message in str(error.value)
 
@@ -250,7 +251,9 @@ def test_references_are_checked_against_the_data(world):
         ({"type": "event", "event": "purchse"}, "no user ever did an event named 'purchse'"),
     ]
     for spec, message in cases:
-        definition = {"groups": [{"filters": [{"type": "platform", "values": ["iOS"]}, spec]}]}
+        definition = segments.parse_definition(
+            {"groups": [{"filters": [{"type": "platform", "values": ["iOS"]}, spec]}]}
+        )
         for answer in (segments.count, segments.sql_count):
             with pytest.raises(UserError, match=message) as error:
                 answer(definition, engine, NOW)
@@ -258,11 +261,11 @@ def test_references_are_checked_against_the_data(world):
 
 
 def test_definition_versions():
-    assert segments.validate({})["version"] == 1
+    assert segments.parse_definition({}).version == 1
     with pytest.raises(UserError, match="version 2 is newer"):
-        segments.validate({"version": 2})
+        segments.parse_definition({"version": 2})
     with pytest.raises(UserError, match="'match' must be all or any"):
-        segments.validate({"match": "some"})
+        segments.parse_definition({"match": "some"})
 
 
 def test_sentences(world):
@@ -281,9 +284,9 @@ def test_sentences(world):
         ],
         "exclude": [{"filters": [{"type": "event", "event": "purchase", "days": 30}]}],
     }
-    assert segments.describe(definition, names) == [
+    assert segments.describe(segments.parse_definition(definition), names) == [
         "Likelihood category for “Purchase in 30 days” is High and platform is iOS or Android",
         "Or: Had at least 3 sessions in the last 7 days",
         "Except: Did purchase in the last 30 days",
     ]
-    assert segments.describe({}) == ["All users"]
+    assert segments.describe(segments.empty_definition()) == ["All users"]

@@ -28,7 +28,7 @@ def test_save_list_open_rename_duplicate(demo_engine):
     saved = segments.save_segment(demo_engine, "  Lapsed users -  2 weeks ", LAPSED, "the tutorial's segment")
     assert saved.name == "Lapsed users - 2 weeks"
     assert segments.get_segment(demo_engine, "lapsed users - 2 weeks").id == saved.id
-    assert segments.get_segment(demo_engine, saved.id).definition == segments.validate(LAPSED)
+    assert segments.get_segment(demo_engine, saved.id).definition == LAPSED
     renamed = segments.rename_segment(demo_engine, saved.id, "Lapsed 14-21 days")
     assert renamed.name == "Lapsed 14-21 days" and renamed.version == saved.version + 1
     first, second = (
@@ -47,8 +47,8 @@ def test_save_list_open_rename_duplicate(demo_engine):
 def test_a_duplicate_name_is_refused_and_changes_nothing(demo_engine, name):
     segments.save_segment(demo_engine, "Lapsed users - 2 weeks", LAPSED)
     with pytest.raises(UserError, match="a segment named “Lapsed users - 2 weeks” already exists"):
-        segments.save_segment(demo_engine, name, {})
-    other = segments.save_segment(demo_engine, "Other", {})
+        segments.save_segment(demo_engine, name, segments.empty_definition())
+    other = segments.save_segment(demo_engine, "Other", segments.empty_definition())
     with pytest.raises(UserError, match="already exists"):
         segments.rename_segment(demo_engine, other.id, name)
     assert [s.name for s in segments.list_segments(demo_engine)] == ["Lapsed users - 2 weeks", "Other"]
@@ -86,7 +86,7 @@ def test_delete_is_refused_while_campaigns_use_the_segment(demo_engine):
 
 def test_updates_refuse_a_stale_version(demo_engine):
     saved = segments.save_segment(demo_engine, "Lapsed", LAPSED)
-    updated = segments.update_segment(demo_engine, saved.id, {}, expected_version=saved.version)
+    updated = segments.update_segment(demo_engine, saved.id, segments.empty_definition(), expected_version=saved.version)
     assert updated.version == saved.version + 1 and segments.is_empty(updated.definition)
     with pytest.raises(UserError, match="changed by someone else"):
         segments.update_segment(demo_engine, saved.id, LAPSED, expected_version=saved.version)
@@ -126,7 +126,7 @@ def test_export_columns_rows_and_scores(world, via_sql):
 
 def test_export_neutralises_formulas_but_keeps_numbers(world):
     engine, predictions = world
-    definition = {"groups": [], "exclude": []}
+    definition = segments.empty_definition()
     rows = {row["user_id"]: row for row in _rows(_export(engine, definition))}
     assert rows["u5"]["email"] == "'=HYPERLINK(1)"
     assert rows["u5"]["first_name"] == "'+Eve"
@@ -161,7 +161,7 @@ def test_sparse_and_dense_segments_export_the_same_users_as_sql(demo_engine):
 
 def test_reach_breakdown_lookup_funnel_and_sample(world):
     engine, predictions = world
-    everyone = {"groups": []}
+    everyone = segments.empty_definition()
     assert segments.reachable_counts(everyone, engine, NOW) == {
         "push_ios": 2,  # u1, u5: token and opt-in
         "push_android": 0,  # u2 has no token, u6 did not opt in
@@ -176,14 +176,14 @@ def test_reach_breakdown_lookup_funnel_and_sample(world):
     assert not answer.matches
     assert answer.reasons == ["fails group 1, filter 1 (Last used app): Last used the app more than 2 weeks ago"]
     assert segments.explain_user(LAPSED, "u2", engine, NOW).matches
-    excluded = {"groups": [], "exclude": [{"filters": [{"type": "country", "values": ["FR"]}]}]}
+    excluded = segments.parse_definition({"exclude": [{"filters": [{"type": "country", "values": ["FR"]}]}]})
     assert segments.explain_user(excluded, "u2", engine, NOW).reasons == ["removed by exclusion group 1"]
     assert segments.explain_user(LAPSED, "nobody", engine, NOW).reasons == ["no user has the id 'nobody'"]
 
     steps = segments.funnel(LAPSED, engine, NOW)
     assert [(s.alone, s.after) for s in steps] == [(3, 3), (4, 2)]
     assert list(segments.sample(LAPSED, 10, engine, NOW)["external_id"]) == ["u2", "u3"]
-    assert len(segments.sample({}, 3, engine, NOW)) == 3
+    assert len(segments.sample(segments.empty_definition(), 3, engine, NOW)) == 3
 
 
 # --- CLI -------------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_reach_breakdown_lookup_funnel_and_sample(world):
 
 def test_cli_save_count_list_export(app_database, tmp_path, capsys):
     source = tmp_path / "lapsed.json"
-    source.write_text(json.dumps({"name": "Lapsed users - 2 weeks", "definition": LAPSED}))
+    source.write_text(json.dumps({"name": "Lapsed users - 2 weeks", "definition": LAPSED.to_json()}))
     assert cli_main(["segment", "save", str(source)]) == 0
     assert "saved segment “Lapsed users - 2 weeks”" in capsys.readouterr().out
     # Relative dates are evaluated at the current minute: the CLI agrees with core at either minute.

@@ -15,14 +15,14 @@ world = segment_fixtures.world
 def test_one_store_per_data_version_shared_by_every_caller(demo_engine):
     first = user_store(demo_engine)
     assert user_store(demo_engine) is first  # no reload, no copy
-    before = segments.count({"groups": [{"filters": [{"type": "platform", "values": ["iOS"]}]}]}, demo_engine)
+    before = segments.count(segments.definition_of({"type": "platform", "values": ["iOS"]}), demo_engine)
     with session_scope(demo_engine) as session:
         session.query(models.User).filter(models.User.platform == "iOS").update({"platform": "Web"})
         bump_data_version(session)
     second = user_store(demo_engine)
     assert second is not first and second.version == first.version + 1
     assert before > 0
-    assert segments.count({"groups": [{"filters": [{"type": "platform", "values": ["iOS"]}]}]}, demo_engine) == 0
+    assert segments.count(segments.definition_of({"type": "platform", "values": ["iOS"]}), demo_engine) == 0
 
 
 def test_at_least_k_events_since_reads_the_kth_latest_time():
@@ -52,7 +52,7 @@ def test_pending_event_loads_names_the_event_histories_a_count_will_read_first(d
     recent = segments.definition_of({"type": "recent_sessions", "min": 3, "days": 7})
     bought_lately = segments.definition_of({"type": "event", "event": "purchase", "min": 1, "days": 30})
     bought_ever = segments.definition_of({"type": "event", "event": "purchase", "min": 1})
-    both = {**recent, "groups": recent["groups"] + bought_lately["groups"]}
+    both = recent.model_copy(update={"groups": recent.groups + bought_lately.groups})
     assert segments.pending_event_loads(both, demo_engine) == ["purchase", "session"]
     assert segments.pending_event_loads(bought_ever, demo_engine) == []  # per-user totals, no timestamps
 

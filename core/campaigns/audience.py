@@ -14,6 +14,7 @@ from core.channels import PUSH_PLATFORM, reachable_masks
 from core.db import data_version, get_engine, session_scope
 from core.errors import UserError
 from core.models import Segment
+from core.segments.definition import SegmentDefinition, parse_definition
 
 CAMPAIGN_CHANNELS: dict[str, str] = {"push": "Push notification", "email": "Email", "in_app": "In-app message"}
 PLATFORMS: tuple[str, ...] = ("iOS", "Android", "Web")
@@ -48,13 +49,13 @@ def users_frame(engine: Engine | None = None) -> pd.DataFrame:
         return _cache[key]
 
 
-def segment_definition(engine: Engine, segment_id: int) -> tuple[str, dict]:
-    """A saved segment's name and definition."""
+def segment_definition(engine: Engine, segment_id: int) -> tuple[str, SegmentDefinition]:
+    """A saved segment's name and definition (parsed from its row)."""
     with session_scope(engine) as session:
         row = session.execute(select(Segment.name, Segment.definition).where(Segment.id == segment_id)).first()
     if row is None:
         raise UserError(f"segment {segment_id} no longer exists; choose another audience")
-    return row.name, row.definition
+    return row.name, parse_definition(row.definition)
 
 
 def list_segments(engine: Engine | None = None) -> pd.DataFrame:
@@ -64,14 +65,16 @@ def list_segments(engine: Engine | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "name", "definition"])
 
 
-def campaign_definition(engine: Engine, segment_id: int | None, audience: dict | None) -> dict | None:
+def campaign_definition(
+    engine: Engine, segment_id: int | None, audience: SegmentDefinition | None
+) -> SegmentDefinition | None:
     """The segment definition a campaign targets (None when it has no audience yet)."""
     if segment_id is not None:
         return segment_definition(engine, segment_id)[1]
     return audience
 
 
-def matching_user_ids(definition: dict, engine: Engine | None = None, now: datetime | None = None) -> np.ndarray:
+def matching_user_ids(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> np.ndarray:
     """Sorted ids of the users a segment definition matches at `now` (core.segments owns the format)."""
     from core import segments
 
@@ -93,7 +96,7 @@ def reachable_mask(users: pd.DataFrame, channel: str, platforms: list[str] | Non
 
 
 def reachable_user_ids(
-    engine: Engine, definition: dict, channel: str, platforms: list[str] | None, now: datetime | None = None
+    engine: Engine, definition: SegmentDefinition, channel: str, platforms: list[str] | None, now: datetime | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(audience ids, reachable ids): who the definition matches, and whom the channel reaches."""
     audience = matching_user_ids(definition, engine=engine, now=now)

@@ -23,6 +23,8 @@ from sqlalchemy import Engine
 
 from core.campaigns.audience import reachable_user_ids, users_frame
 from core.campaigns.schedule import ZONE_SPREAD, occurrence_gaps, wall_occurrences
+from core.segments.definition import Group, SegmentDefinition
+from core.segments.filter_specs import UNITS
 
 DAY = timedelta(days=1)
 
@@ -44,49 +46,49 @@ class Coverage:
         return self.verdict in ("exact", "overlap_prevented", "not_applicable")
 
 
-def _binding_groups(definition: dict | None) -> list[dict]:
+def _binding_groups(definition: SegmentDefinition | None) -> list[Group]:
     """The groups whose filters every matching user must satisfy: all of them when groups are
     combined with "all", except groups of several filters matching "any"."""
-    if not definition:
+    if definition is None:
         return []
-    groups = definition.get("groups") or []
-    if len(groups) > 1 and definition.get("match") == "any":
+    groups = definition.groups
+    if len(groups) > 1 and definition.match == "any":
         return []
-    return [g for g in groups if not (len(g.get("filters") or []) > 1 and g.get("match") == "any")]
+    return [g for g in groups if not (len(g.filters) > 1 and g.match == "any")]
 
 
-def last_used_window(definition: dict | None) -> tuple[float, float] | None:
+def last_used_window(definition: SegmentDefinition | None) -> tuple[float, float] | None:
     """(more than, less than) days of a definition's "last used" window, when it has both bounds.
 
     Only windows every matching user must satisfy count (see `_binding_groups`).
     """
     low, high = 0.0, None
     for group in _binding_groups(definition):
-        for f in group.get("filters") or []:
-            if f.get("type") != "last_used":
+        for f in group.filters:
+            if f.type != "last_used":
                 continue
-            days = float(f["value"]) * (7 if f.get("unit") == "weeks" else 1)
-            if f.get("op") == "more_than":
+            days = float(f.value) * UNITS[f.unit]
+            if f.op == "more_than":
                 low = max(low, days)
-            elif f.get("op") == "less_than":
+            else:
                 high = days if high is None else min(high, days)
     if high is None or low <= 0:
         return None
     return low, high
 
 
-def without_last_used_window(definition: dict) -> dict:
+def without_last_used_window(definition: SegmentDefinition) -> SegmentDefinition:
     """The definition without the "last used" filters its window is read from: the users who,
     as their lapse grows, pass through the window."""
     binding = {id(g) for g in _binding_groups(definition)}
     groups = []
-    for group in definition.get("groups") or []:
+    for group in definition.groups:
         if id(group) in binding:
-            group = {**group, "filters": [f for f in group.get("filters") or [] if f.get("type") != "last_used"]}
-            if not group["filters"]:
+            group = group.model_copy(update={"filters": tuple(f for f in group.filters if f.type != "last_used")})
+            if not group.filters:
                 continue
         groups.append(group)
-    return {**definition, "groups": groups}
+    return definition.model_copy(update={"groups": tuple(groups)})
 
 
 def _days(users_last_used: pd.Series, now: datetime) -> np.ndarray:
@@ -95,7 +97,7 @@ def _days(users_last_used: pd.Series, now: datetime) -> np.ndarray:
 
 
 def check_coverage(
-    definition: dict | None,
+    definition: SegmentDefinition | None,
     schedule: dict,
     settings: dict | None,
     last_used_at: pd.Series,
@@ -165,7 +167,7 @@ def check_coverage(
 
 def audience_coverage(
     engine: Engine,
-    definition: dict | None,
+    definition: SegmentDefinition | None,
     schedule: dict,
     settings: dict | None,
     channel: str,

@@ -80,9 +80,10 @@ def validate(engine: Engine, event: str, window_days: int, kind: str, name: str)
 
 def _audience_ids(engine: Engine, audience: dict | None, now: datetime) -> np.ndarray:
     if audience:
-        from core.segments import matching_user_ids  # segments import predictions: imported here
+        from core.segments import matching_user_ids, parse_definition  # segments import predictions: here
 
-        return np.asarray(matching_user_ids(audience, engine, now=now), dtype=np.int64)
+        definition = parse_definition(audience)  # the stored audience (a JSON row or --audience)
+        return np.asarray(matching_user_ids(definition, engine, now=now), dtype=np.int64)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT id FROM users ORDER BY id")).all()
     return np.array([row[0] for row in rows], dtype=np.int64)

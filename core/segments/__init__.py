@@ -1,23 +1,26 @@
 """Segments: who a campaign or an analyst targets, defined once, counted live, exported at scale.
 
 A definition (see `definition.py` and docs/segments.md) is a small JSON document of filter
-groups. Each filter (`filters.py`) renders three ways: an in-memory numpy mask over the
+groups, parsed once at each edge into a frozen `SegmentDefinition` that core functions take. Each filter (`filters.py`) renders three ways: an in-memory numpy mask over the
 shared user store (`store.py`, loaded once per data version) for exact live counts, a
 parameterised SQL clause (`sql.py`) for exports and very large databases, and a sentence.
 """
 
 from core.segments.definition import (
     VERSION,
+    Group,
+    SegmentDefinition,
     definition_of,
+    definition_schema,
     describe,
     dumps,
     empty_definition,
     filter_sentence,
     is_empty,
     loads,
+    parse_definition,
+    parse_filter,
     predictions_used,
-    validate,
-    validate_filter,
 )
 from core.segments.evaluate import (
     FunnelStep,
@@ -65,6 +68,11 @@ __all__ = [
     "UserExplanation",
     "count",
     "definition_of",
+    "definition_schema",
+    "Group",
+    "SegmentDefinition",
+    "parse_definition",
+    "parse_filter",
     "describe",
     "dumps",
     "empty_definition",
@@ -85,7 +93,5 @@ __all__ = [
     "sql_user_ids",
     "total_users",
     "user_store",
-    "validate",
-    "validate_filter",
     "where_clause",
 ]

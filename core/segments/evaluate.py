@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +13,7 @@ from sqlalchemy import Engine
 from core.channels import CHANNELS
 from core.db import get_engine
 from core.errors import UserError
-from core.segments.definition import Located, located_filters, truncated, validate
+from core.segments.definition import Located, SegmentDefinition, located_filters, truncated
 from core.segments.filters import FILTERS, USER_FACTS, USERS, FilterError
 from core.segments.sql import as_naive_utc, sql_count, sql_user_ids
 from core.segments.store import UserStore, fits_in_memory, user_store
@@ -25,7 +24,7 @@ def filter_mask(item: Located, store: UserStore, now: datetime, memo: dict | Non
     """One filter's mask (shared from `memo` when given: do not modify it); errors name the filter."""
     key = None
     if memo is not None:
-        key = json.dumps(item.spec, sort_keys=True)
+        key = item.spec  # a frozen model: equal specs share one mask
         if key in memo:
             return memo[key]
     try:
@@ -37,48 +36,51 @@ def filter_mask(item: Located, store: UserStore, now: datetime, memo: dict | Non
     return mask
 
 
-def _group_mask(section: str, g: int, group: dict, store: UserStore, now: datetime, memo) -> np.ndarray | None:
+def _group_mask(section: str, g: int, group, store: UserStore, now: datetime, memo) -> np.ndarray | None:
     result = None
-    for f, spec in enumerate(group["filters"]):
-        mask = filter_mask(Located(section, g, f, spec, FILTERS[spec["type"]]), store, now, memo)
+    for f, spec in enumerate(group.filters):
+        mask = filter_mask(Located(section, g, f, spec, FILTERS[spec.type]), store, now, memo)
         if result is None:
             result = mask.copy() if memo is not None else mask
-        elif group["match"] == "all":
+        elif group.match == "all":
             result &= mask
         else:
             result |= mask
     return result
 
 
-def segment_mask(definition, store: UserStore, now: datetime | None = None, memo: dict | None = None) -> np.ndarray:
+def segment_mask(
+    definition: SegmentDefinition, store: UserStore, now: datetime | None = None, memo: dict | None = None
+) -> np.ndarray:
     """Which of the store's users the definition keeps (a boolean array aligned with store.ids).
 
     `memo` (a dict kept by the caller) shares filter masks between several evaluations at the
     same `now`, e.g. the funnel's prefixes.
     """
-    definition = validate(definition)
     now = as_naive_utc(now)
     result = None
-    for g, group in enumerate(definition["groups"]):
+    for g, group in enumerate(definition.groups):
         mask = _group_mask("groups", g, group, store, now, memo)
         if mask is None:
             continue
         if result is None:
             result = mask
-        elif definition["match"] == "all":
+        elif definition.match == "all":
             result &= mask
         else:
             result |= mask
     if result is None:
         result = np.ones(store.size, dtype=bool)
-    for g, group in enumerate(definition["exclude"]):
+    for g, group in enumerate(definition.exclude):
         mask = _group_mask("exclude", g, group, store, now, memo)
         if mask is not None:
             result &= ~mask
     return result
 
 
-def matching_user_ids(definition, engine: Engine | None = None, now: datetime | None = None) -> np.ndarray:
+def matching_user_ids(
+    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None
+) -> np.ndarray:
     """The users the definition keeps: sorted int64 users.id."""
     if not fits_in_memory(engine):
         return sql_user_ids(definition, engine, now)
@@ -86,17 +88,17 @@ def matching_user_ids(definition, engine: Engine | None = None, now: datetime | 
     return store.ids[segment_mask(definition, store, now)]
 
 
-def pending_event_loads(definition, engine: Engine | None = None) -> list[str]:
+def pending_event_loads(definition: SegmentDefinition, engine: Engine | None = None) -> list[str]:
     """Events whose every timestamp this definition needs and the in-memory store has not loaded
     yet: the next count reads them once (about a minute for sessions at a million users)."""
     if not fits_in_memory(engine):
         return []
     store = user_store(engine)
-    needed = {item.kind.event_times_used(item.spec) for item in located_filters(validate(definition))} - {None}
+    needed = {item.kind.event_times_used(item.spec) for item in located_filters(definition)} - {None}
     return sorted(event for event in needed if not store.has_event_times(event))
 
 
-def count(definition, engine: Engine | None = None, now: datetime | None = None) -> int:
+def count(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> int:
     """The exact audience size (in memory; as one SQL COUNT when the data is too big for memory)."""
     if not fits_in_memory(engine):
         return sql_count(definition, engine, now)
@@ -116,14 +118,15 @@ class FunnelStep:
     after: int  # audience size once this filter (and every one before it) applies
 
 
-def funnel(definition, engine: Engine | None = None, now: datetime | None = None, names=None) -> list[FunnelStep]:
+def funnel(
+    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None, names=None
+) -> list[FunnelStep]:
     """Audience size after each filter, in reading order (groups, then exclusions)."""
-    definition = validate(definition)
     store, now = user_store(engine), as_naive_utc(now)
     return _funnel(definition, store, now, {}, names)
 
 
-def _funnel(definition: dict, store: UserStore, now: datetime, memo: dict, names) -> list[FunnelStep]:
+def _funnel(definition: SegmentDefinition, store: UserStore, now: datetime, memo: dict, names) -> list[FunnelStep]:
     steps = []
     for k, item in enumerate(located_filters(definition), start=1):
         alone = int(np.count_nonzero(filter_mask(item, store, now, memo)))
@@ -148,14 +151,13 @@ class Overview:
 
 
 def overview(
-    definition,
+    definition: SegmentDefinition,
     engine: Engine | None = None,
     now: datetime | None = None,
     breakdown_prediction: int | None = None,
     names=None,
 ) -> Overview:
     """Count, % of all users, funnel, reach per channel and (optionally) a likelihood breakdown."""
-    definition = validate(definition)
     store, now, memo = user_store(engine), as_naive_utc(now), {}
     mask = segment_mask(definition, store, now, memo)
     size = int(np.count_nonzero(mask))
@@ -164,7 +166,9 @@ def overview(
     return Overview(size, store.size, _funnel(definition, store, now, memo, names), reach, breakdown)
 
 
-def reachable_counts(definition, engine: Engine | None = None, now: datetime | None = None) -> dict[str, int]:
+def reachable_counts(
+    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None
+) -> dict[str, int]:
     """For each channel (core.channels.CHANNELS), how many users of the segment it can reach."""
     store = user_store(engine)
     mask = segment_mask(definition, store, now)
@@ -172,7 +176,7 @@ def reachable_counts(definition, engine: Engine | None = None, now: datetime | N
 
 
 def likelihood_breakdown(
-    definition, prediction_id: int, engine: Engine | None = None, now: datetime | None = None
+    definition: SegmentDefinition, prediction_id: int, engine: Engine | None = None, now: datetime | None = None
 ) -> list[dict]:
     """How many of the segment's users sit in each tier of a prediction (any kind), plus unscored."""
     store = user_store(engine)
@@ -213,10 +217,13 @@ class UserExplanation:
 
 
 def explain_user(
-    definition, external_id: str, engine: Engine | None = None, now: datetime | None = None, names=None
+    definition: SegmentDefinition,
+    external_id: str,
+    engine: Engine | None = None,
+    now: datetime | None = None,
+    names=None,
 ) -> UserExplanation:
     """Does this user match, and if not, which filters keep them out."""
-    definition = validate(definition)
     engine = engine or get_engine()
     store, now = user_store(engine), as_naive_utc(now)
     external_id = str(external_id).strip()
@@ -240,25 +247,23 @@ def explain_user(
         results = [ok for _, ok in passed.get((section, g), [])]
         return all(results) if match == "all" else any(results)
 
-    groups = [(g, grp) for g, grp in enumerate(definition["groups"]) if grp["filters"]]
-    group_results = {g: group_ok("groups", g, grp["match"]) for g, grp in groups}
+    groups = [(g, grp) for g, grp in enumerate(definition.groups) if grp.filters]
+    group_results = {g: group_ok("groups", g, grp.match) for g, grp in groups}
     if not groups:
         included = True
-    elif definition["match"] == "all":
+    elif definition.match == "all":
         included = all(group_results.values())
     else:
         included = any(group_results.values())
     reasons = []
     if not included:
         for g, _group in groups:
-            if group_results[g] and definition["match"] == "any":
+            if group_results[g] and definition.match == "any":
                 continue
             for item, ok in passed[("groups", g)]:
                 if not ok:
                     reasons.append(f"fails {item.where}: {item.kind.sentence(item.spec, names or {})}")
-    excluded_by = [
-        g for g, grp in enumerate(definition["exclude"]) if grp["filters"] and group_ok("exclude", g, grp["match"])
-    ]
+    excluded_by = [g for g, grp in enumerate(definition.exclude) if grp.filters and group_ok("exclude", g, grp.match)]
     for g in excluded_by:
         reasons.append(f"removed by exclusion group {g + 1}")
     matches = included and not excluded_by
@@ -271,7 +276,7 @@ SAMPLE_COLUMNS = ("external_id", "first_name", "email", "platform", "country", "
 
 
 def sample(
-    definition, n: int = 10, engine: Engine | None = None, now: datetime | None = None, seed: int = 0
+    definition: SegmentDefinition, n: int = 10, engine: Engine | None = None, now: datetime | None = None, seed: int = 0
 ) -> pd.DataFrame:
     """Up to `n` matching users (a reproducible random pick), with their main facts."""
     engine = engine or get_engine()

@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 
 from core import models
 from core.db import get_engine
-from core.segments.definition import predictions_used, validate
+from core.segments.definition import SegmentDefinition, predictions_used
 from core.segments.evaluate import segment_mask
 from core.segments.sql import as_naive_utc, base_from, check_references, where_clause
 from core.segments.store import fits_in_memory, user_store
@@ -92,7 +92,7 @@ def _prediction_names(engine: Engine, ids: list[int]) -> dict[int, str]:
         return {row.id: row.name for row in rows}
 
 
-def export_header(definition, engine: Engine | None = None) -> list[str]:
+def export_header(definition: SegmentDefinition, engine: Engine | None = None) -> list[str]:
     engine = engine or get_engine()
     used = predictions_used(definition)
     names = _prediction_names(engine, used)
@@ -138,10 +138,9 @@ def _select():
 
 
 def export_chunks(
-    definition, engine: Engine | None = None, now: datetime | None = None, via_sql: bool = False
+    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None, via_sql: bool = False
 ) -> Iterator[list[tuple]]:
     """The export's rows (after the header), a chunk of at most CHUNK_USERS rows at a time."""
-    definition = validate(definition)
     engine = engine or get_engine()
     used = predictions_used(definition)
     if via_sql or not fits_in_memory(engine):
@@ -178,7 +177,7 @@ _RAW_SELECT = (
 )
 
 
-def _chunks_via_sql(definition, engine, now, used) -> Iterator[list[tuple]]:
+def _chunks_via_sql(definition: SegmentDefinition, engine, now, used) -> Iterator[list[tuple]]:
     check_references(definition, engine)
     query = _select()
     scores = models.PredictionScore.__table__
@@ -201,7 +200,7 @@ def _chunks_via_sql(definition, engine, now, used) -> Iterator[list[tuple]]:
 
 
 def export_csv(
-    definition,
+    definition: SegmentDefinition,
     out: IO[str] | str | Path,
     engine: Engine | None = None,
     now: datetime | None = None,
@@ -221,7 +220,7 @@ def export_csv(
     return written
 
 
-def export_csv_bytes(definition, engine: Engine | None = None, now: datetime | None = None) -> bytes:
+def export_csv_bytes(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> bytes:
     """The whole CSV as UTF-8 bytes (what a browser download needs), encoded as it is written."""
     buffer = io.BytesIO()
     text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")

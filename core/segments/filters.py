@@ -1,7 +1,7 @@
 """Segment filters: each type knows its three renderings.
 
-Like datasette's `filters.py`, one small class per filter type, each able to
-  * `normalize` a JSON spec (or say what is wrong with it),
+Like datasette's `filters.py`, one small class per filter type, each able to take the parsed
+spec (a frozen model from `filter_specs.py`, already checked) and
   * build its in-memory `mask` over the user store (numpy booleans, for live counts),
   * build its parameterised SQLAlchemy `clause` over users / user_facts / user_event_facts /
     prediction_scores / events (for export and for databases too big for memory),
@@ -16,20 +16,16 @@ Semantics shared by both renderings (the property test holds them to it):
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any
-from zoneinfo import available_timezones
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
 
 from core import models
 from core.facts import SESSION_EVENT
-from core.importer import PLATFORMS
+from core.segments.filter_specs import BUCKETS, UNITS, FilterSpec
 from core.tiers import TIER_NAMES
 
 if TYPE_CHECKING:
@@ -41,38 +37,15 @@ EVENT_FACTS = models.UserEventFacts.__table__
 SCORES = models.PredictionScore.__table__
 EVENTS = models.Event.__table__
 
-MAX_DAYS = 36_600  # a century: anything longer is a typo
-UNITS = {"days": 1, "weeks": 7}
-TIME_OPS = ("more_than", "less_than")
-BUCKETS = 10_000
-
 
 class FilterError(ValueError):
-    """What is wrong with one filter; the caller adds where the filter sits."""
+    """What is wrong with one filter against the data (an unknown prediction or event); the
+    caller adds where the filter sits. Shape errors are caught earlier, by parsing."""
 
 
 def _us(moment: datetime) -> int:
     """A naive-UTC datetime as int64 microseconds since the epoch (the store's time unit)."""
     return int(np.datetime64(moment, "us").astype(np.int64))
-
-
-def _number(spec: Mapping, key: str, *, integer: bool, low: float, high: float, required: bool = True):
-    value = spec.get(key)
-    if value is None:
-        if required:
-            raise FilterError(f"'{key}' is missing")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FilterError(f"'{key}' must be a number, not {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise FilterError(f"'{key}' must be a finite number, not {value!r}")
-    if integer and float(value) != int(value):
-        raise FilterError(f"'{key}' must be a whole number, not {value!r}")
-    if value < 0 <= low:
-        raise FilterError(f"'{key}' cannot be negative ({value:g})")
-    if not low <= value <= high:
-        raise FilterError(f"'{key}' must be between {low:g} and {high:g}, not {value:g}")
-    return int(value) if integer else float(value) if isinstance(value, float) else value
 
 
 def _plural(n: float, word: str) -> str:
@@ -101,34 +74,24 @@ def _range_phrase(low, high, noun: str, money: bool = False) -> str:
 
 
 class Filter:
-    """A filter type. Subclasses set `type`, `label`, `keys` and implement the renderings."""
+    """A filter type. Subclasses set `type` and `label` and implement the renderings."""
 
     type: str = ""
     label: str = ""
-    keys: tuple[str, ...] = ()
 
-    def normalize(self, spec: Mapping[str, Any]) -> dict:
-        unknown = sorted(set(spec) - set(self.keys) - {"type"})
-        if unknown:
-            raise FilterError(f"unknown field {', '.join(repr(k) for k in unknown)}")
-        return {"type": self.type, **self._normalize(spec)}
-
-    def _normalize(self, spec: Mapping[str, Any]) -> dict:  # pragma: no cover - abstract
+    def mask(self, spec: FilterSpec, store: UserStore, now: datetime) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def mask(self, spec: dict, store: UserStore, now: datetime) -> np.ndarray:  # pragma: no cover
+    def clause(self, spec: FilterSpec, now: datetime) -> sa.ColumnElement[bool]:  # pragma: no cover
         raise NotImplementedError
 
-    def clause(self, spec: dict, now: datetime) -> sa.ColumnElement[bool]:  # pragma: no cover
+    def sentence(self, spec: FilterSpec, names: Mapping[int, str]) -> str:  # pragma: no cover
         raise NotImplementedError
 
-    def sentence(self, spec: dict, names: Mapping[int, str]) -> str:  # pragma: no cover
-        raise NotImplementedError
-
-    def predictions(self, spec: dict) -> list[int]:
+    def predictions(self, spec: FilterSpec) -> list[int]:
         return []
 
-    def event_times_used(self, spec: dict) -> str | None:
+    def event_times_used(self, spec: FilterSpec) -> str | None:
         """The event whose every timestamp the in-memory mask reads (loaded once per data version)."""
         return None
 
@@ -139,43 +102,32 @@ class Filter:
 class _RelativeTime(Filter):
     """`op` more_than / less_than `value` `unit` ago, over one timestamp per user."""
 
-    keys = ("op", "value", "unit")
     verb = ""
 
-    def _normalize(self, spec):
-        op = spec.get("op")
-        if op not in TIME_OPS:
-            raise FilterError(f"'op' must be more_than or less_than, not {op!r}")
-        unit = spec.get("unit", "days")
-        if unit not in UNITS:
-            raise FilterError(f"'unit' must be days or weeks, not {unit!r}")
-        value = _number(spec, "value", integer=False, low=0, high=MAX_DAYS / UNITS[unit])
-        return {"op": op, "value": value, "unit": unit}
-
     @staticmethod
-    def threshold(spec: dict, now: datetime) -> datetime:
-        return now - timedelta(days=spec["value"] * UNITS[spec["unit"]])
+    def threshold(spec: FilterSpec, now: datetime) -> datetime:
+        return now - timedelta(days=spec.value * UNITS[spec.unit])
 
-    def _times(self, spec: dict, store: UserStore) -> np.ndarray:  # pragma: no cover - abstract
+    def _times(self, spec: FilterSpec, store: UserStore) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _column(self, spec: dict) -> sa.ColumnElement:  # pragma: no cover - abstract
+    def _column(self, spec: FilterSpec) -> sa.ColumnElement:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def mask(self, spec, store, now):
         times = self._times(spec, store)
         cut = _us(self.threshold(spec, now))
-        if spec["op"] == "more_than":
+        if spec.op == "more_than":
             return (times < cut) & (times != store.NAT)  # NaT is the smallest int64: keep it out
         return times > cut
 
     def clause(self, spec, now):
         column, cut = self._column(spec), self.threshold(spec, now)
-        return column < cut if spec["op"] == "more_than" else column > cut
+        return column < cut if spec.op == "more_than" else column > cut
 
     def sentence(self, spec, names):
-        when = "more than" if spec["op"] == "more_than" else "less than"
-        return f"{self.verb(spec)} {when} {_unit_word(spec['value'], spec['unit'])} ago"
+        when = "more than" if spec.op == "more_than" else "less than"
+        return f"{self.verb(spec)} {when} {_unit_word(spec.value, spec.unit)} ago"
 
 
 class LastUsed(_RelativeTime):
@@ -204,37 +156,23 @@ class FirstUsed(_RelativeTime):
         return USER_FACTS.c.first_used_at
 
 
-def _event_name(spec) -> str:
-    event = spec.get("event")
-    if not isinstance(event, str) or not event.strip():
-        raise FilterError(f"'event' must name an event, not {event!r}")
-    return event.strip()
-
-
 class EventTime(_RelativeTime):
     """Did event E for the first / last time more / less than N days ago."""
 
     type, label = "event_time", "Event first/last time"
-    keys = ("event", "which", "op", "value", "unit")
-
-    def _normalize(self, spec):
-        which = spec.get("which", "last")
-        if which not in ("first", "last"):
-            raise FilterError(f"'which' must be first or last, not {which!r}")
-        return {"event": _event_name(spec), "which": which, **super()._normalize(spec)}
 
     def verb(self, spec):
-        return f"Did {spec['event']} for the {spec['which']} time"
+        return f"Did {spec.event} for the {spec.which} time"
 
     def _times(self, spec, store):
-        facts = store.event_facts(spec["event"])
-        return facts.first_us if spec["which"] == "first" else facts.last_us
+        facts = store.event_facts(spec.event)
+        return facts.first_us if spec.which == "first" else facts.last_us
 
     def _column(self, spec):
-        column = EVENT_FACTS.c.first_at if spec["which"] == "first" else EVENT_FACTS.c.last_at
+        column = EVENT_FACTS.c.first_at if spec.which == "first" else EVENT_FACTS.c.last_at
         return (
             sa.select(column)
-            .where(EVENT_FACTS.c.user_id == USERS.c.id, EVENT_FACTS.c.event == spec["event"])
+            .where(EVENT_FACTS.c.user_id == USERS.c.id, EVENT_FACTS.c.event == spec.event)
             .scalar_subquery()
         )
 
@@ -245,24 +183,12 @@ class EventTime(_RelativeTime):
 class _Range(Filter):
     """An inclusive [min, max] range over one number per user; either end may be open."""
 
-    keys = ("min", "max")
-    integer = True
-    high = 1e15
     noun = ""
     money = False
 
-    def _normalize(self, spec):
-        low = _number(spec, "min", integer=self.integer, low=0, high=self.high, required=False)
-        high = _number(spec, "max", integer=self.integer, low=0, high=self.high, required=False)
-        if low is None and high is None:
-            raise FilterError("give a minimum, a maximum or both")
-        if low is not None and high is not None and low > high:
-            raise FilterError(f"the minimum {low:g} is above the maximum {high:g}")
-        return {"min": low, "max": high}
-
     @staticmethod
     def _between(values, spec) -> np.ndarray:
-        low, high = spec["min"], spec["max"]
+        low, high = spec.min, spec.max
         if low is None:
             return values <= high
         if high is None:
@@ -271,7 +197,7 @@ class _Range(Filter):
 
     @staticmethod
     def _sql_between(column, spec):
-        low, high = spec["min"], spec["max"]
+        low, high = spec.min, spec.max
         if low is None:
             return column <= high
         if high is None:
@@ -279,7 +205,7 @@ class _Range(Filter):
         return column.between(low, high)
 
     def phrase(self, spec) -> str:
-        return _range_phrase(spec["min"], spec["max"], self.noun, self.money)
+        return _range_phrase(spec.min, spec.max, self.noun, self.money)
 
 
 class SessionCount(_Range):
@@ -310,7 +236,7 @@ class PurchaseCount(_Range):
 
 class MoneySpent(_Range):
     type, label, noun = "money_spent", "Money spent", ""
-    integer, money = False, True
+    money = True
 
     def mask(self, spec, store, now):
         return self._between(store.col("total_spent"), spec)
@@ -324,11 +250,6 @@ class MoneySpent(_Range):
 
 class RandomBucket(_Range):
     type, label, noun = "random_bucket", "Random bucket", ""
-    high = BUCKETS - 1
-
-    def _normalize(self, spec):
-        result = super()._normalize(spec)
-        return {"min": result["min"] or 0, "max": BUCKETS - 1 if result["max"] is None else result["max"]}
 
     def mask(self, spec, store, now):
         return self._between(store.col("random_bucket"), spec)
@@ -337,23 +258,16 @@ class RandomBucket(_Range):
         return self._sql_between(USERS.c.random_bucket, spec)
 
     def sentence(self, spec, names):
-        share = (spec["max"] - spec["min"] + 1) / BUCKETS * 100
-        return f"Random bucket {spec['min']}–{spec['max']} ({share:g}% of users)"
+        share = (spec.max - spec.min + 1) / BUCKETS * 100
+        return f"Random bucket {spec.min}–{spec.max} ({share:g}% of users)"
 
 
-def _window_days(spec, required: bool):
-    days = _number(spec, "days", integer=False, low=0, high=MAX_DAYS, required=required)
-    if days == 0:
-        raise FilterError("'days' must be more than 0")
-    return days
-
-
-def _windowed_mask(store: UserStore, event: str, spec: dict, now: datetime) -> np.ndarray:
-    since = _us(now - timedelta(days=spec["days"]))
+def _windowed_mask(store: UserStore, event: str, spec: FilterSpec, now: datetime) -> np.ndarray:
+    since = _us(now - timedelta(days=spec.days))
     times = store.event_times(event)
-    result = times.at_least(spec["min"] or 0, since)
-    if spec["max"] is not None:
-        result &= ~times.at_least(spec["max"] + 1, since)
+    result = times.at_least(spec.min or 0, since)
+    if spec.max is not None:
+        result &= ~times.at_least(spec.max + 1, since)
     return result
 
 
@@ -370,10 +284,6 @@ class RecentSessions(_Range):
     """X sessions in the last Y days."""
 
     type, label, noun = "recent_sessions", "Sessions in the last days", "sessions"
-    keys = ("min", "max", "days")
-
-    def _normalize(self, spec):
-        return {**super()._normalize(spec), "days": _window_days(spec, required=True)}
 
     def event_times_used(self, spec):
         return SESSION_EVENT
@@ -382,141 +292,82 @@ class RecentSessions(_Range):
         return _windowed_mask(store, SESSION_EVENT, spec, now)
 
     def clause(self, spec, now):
-        return self._sql_between(_windowed_count(SESSION_EVENT, now - timedelta(days=spec["days"])), spec)
+        return self._sql_between(_windowed_count(SESSION_EVENT, now - timedelta(days=spec.days)), spec)
 
     def sentence(self, spec, names):
-        return f"Had {self.phrase(spec)} in the last {_plural(spec['days'], 'day')}"
+        return f"Had {self.phrase(spec)} in the last {_plural(spec.days, 'day')}"
 
 
 class DidEvent(_Range):
     """Did event E at least / at most N times, in total or in the last D days."""
 
     type, label, noun = "event", "Did event", "times"
-    keys = ("event", "min", "max", "days")
-
-    def _normalize(self, spec):
-        spec = dict(spec)
-        if spec.get("min") is None and spec.get("max") is None:
-            spec["min"] = 1  # "did event E" with no count means at least once
-        return {"event": _event_name(spec), **super()._normalize(spec), "days": _window_days(spec, required=False)}
 
     def event_times_used(self, spec):
-        return spec["event"] if spec["days"] is not None else None
+        return spec.event if spec.days is not None else None
 
     def mask(self, spec, store, now):
-        if spec["days"] is not None:
-            return _windowed_mask(store, spec["event"], spec, now)
-        return self._between(store.event_facts(spec["event"]).count, spec)
+        if spec.days is not None:
+            return _windowed_mask(store, spec.event, spec, now)
+        return self._between(store.event_facts(spec.event).count, spec)
 
     def clause(self, spec, now):
-        if spec["days"] is not None:
-            count = _windowed_count(spec["event"], now - timedelta(days=spec["days"]))
+        if spec.days is not None:
+            count = _windowed_count(spec.event, now - timedelta(days=spec.days))
         else:
             count = sa.func.coalesce(
                 sa.select(EVENT_FACTS.c.count)
-                .where(EVENT_FACTS.c.user_id == USERS.c.id, EVENT_FACTS.c.event == spec["event"])
+                .where(EVENT_FACTS.c.user_id == USERS.c.id, EVENT_FACTS.c.event == spec.event)
                 .scalar_subquery(),
                 0,
             )
         return self._sql_between(count, spec)
 
     def sentence(self, spec, names):
-        when = f" in the last {_plural(spec['days'], 'day')}" if spec["days"] is not None else ""
-        if spec["max"] == 0:
-            return f"Never did {spec['event']}{when}"
-        if spec["min"] == 1 and spec["max"] is None:
-            return f"Did {spec['event']}{when}"
-        return f"Did {spec['event']} {self.phrase(spec)}{when}"
+        when = f" in the last {_plural(spec.days, 'day')}" if spec.days is not None else ""
+        if spec.max == 0:
+            return f"Never did {spec.event}{when}"
+        if spec.min == 1 and spec.max is None:
+            return f"Did {spec.event}{when}"
+        return f"Did {spec.event} {self.phrase(spec)}{when}"
 
 
 # --- attributes --------------------------------------------------------------------------
 
 
-@cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
 class _OneOf(Filter):
     """The user's attribute is one of `values` (a user without the attribute matches none)."""
 
-    keys = ("values",)
     column = ""
-    noun = ""
-
-    def _normalize(self, spec):
-        values = spec.get("values")
-        if isinstance(values, str):
-            values = [values]
-        if not isinstance(values, list) or not values:
-            raise FilterError("'values' must be a non-empty list")
-        cleaned = []
-        for value in values:
-            if not isinstance(value, str) or not value.strip():
-                raise FilterError(f"{value!r} is not a valid {self.noun}")
-            value = self.clean(value.strip())
-            if value not in cleaned:
-                cleaned.append(value)
-        return {"values": cleaned}
-
-    def clean(self, value: str) -> str:
-        return value
 
     def mask(self, spec, store, now):
-        return store.one_of(self.column, spec["values"])
+        return store.one_of(self.column, spec.values)
 
     def clause(self, spec, now):
-        return USERS.c[self.column].in_(spec["values"])
+        return USERS.c[self.column].in_(spec.values)
 
     def sentence(self, spec, names):
-        return f"{self.label} is {_quote(spec['values'])}"
+        return f"{self.label} is {_quote(spec.values)}"
 
 
 class Platform(_OneOf):
     type, label, column, noun = "platform", "Platform", "platform", "platform"
-    _canonical = {p.lower(): p for p in PLATFORMS}
-
-    def clean(self, value):
-        if value.lower() not in self._canonical:
-            raise FilterError(f"unknown platform {value!r}; use {', '.join(PLATFORMS)}")
-        return self._canonical[value.lower()]
 
 
 class Country(_OneOf):
     type, label, column, noun = "country", "Country", "country", "country code"
 
-    def clean(self, value):
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
-            raise FilterError(f"{value!r} is not a two-letter country code (like US or FR)")
-        return value.upper()
-
 
 class Language(_OneOf):
     type, label, column, noun = "language", "Language", "language", "language code"
-
-    def clean(self, value):
-        if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*", value):
-            raise FilterError(f"{value!r} is not a language code (like en or pt-BR)")
-        return value
 
 
 class TimeZone(_OneOf):
     type, label, column, noun = "timezone", "Time zone", "timezone", "time zone"
 
-    def clean(self, value):
-        if value not in _time_zones():
-            raise FilterError(f"{value!r} is not an IANA time zone (like Europe/Paris)")
-        return value
-
 
 class _Flag(Filter):
-    keys = ("value",)
-
-    def _normalize(self, spec):
-        value = spec.get("value", True)
-        if not isinstance(value, bool):
-            raise FilterError(f"'value' must be true or false, not {value!r}")
-        return {"value": value}
+    """True or false over one per-user flag."""
 
 
 def _flag(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
@@ -530,14 +381,14 @@ class PushEnabled(_Flag):
 
     def mask(self, spec, store, now):
         enabled = store.col("push_enabled")
-        return enabled.copy() if spec["value"] else ~enabled
+        return enabled.copy() if spec.value else ~enabled
 
     def clause(self, spec, now):
         enabled = sa.and_(_flag(USERS.c.has_push_token), _flag(USERS.c.push_opt_in))
-        return enabled if spec["value"] else sa.not_(enabled)
+        return enabled if spec.value else sa.not_(enabled)
 
     def sentence(self, spec, names):
-        return "Push notifications enabled" if spec["value"] else "Push notifications not enabled"
+        return "Push notifications enabled" if spec.value else "Push notifications not enabled"
 
 
 class EmailSubscribed(_Flag):
@@ -545,26 +396,17 @@ class EmailSubscribed(_Flag):
 
     def mask(self, spec, store, now):
         subscribed = store.col("email_opt_in")
-        return subscribed.copy() if spec["value"] else ~subscribed
+        return subscribed.copy() if spec.value else ~subscribed
 
     def clause(self, spec, now):
         subscribed = _flag(USERS.c.email_opt_in)
-        return subscribed if spec["value"] else sa.not_(subscribed)
+        return subscribed if spec.value else sa.not_(subscribed)
 
     def sentence(self, spec, names):
-        return "Subscribed to email" if spec["value"] else "Not subscribed to email"
+        return "Subscribed to email" if spec.value else "Not subscribed to email"
 
 
 # --- likelihood --------------------------------------------------------------------------
-
-
-def _prediction_id(spec) -> int:
-    value = spec.get("prediction")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FilterError(f"'prediction' must be a prediction id, not {value!r}")
-    return value
 
 
 def _prediction_name(prediction: int, names: Mapping[int, str]) -> str:
@@ -573,60 +415,34 @@ def _prediction_name(prediction: int, names: Mapping[int, str]) -> str:
 
 class LikelihoodScore(Filter):
     type, label = "likelihood_score", "Event likelihood score"
-    keys = ("prediction", "min", "max")
-
-    def _normalize(self, spec):
-        low = _number(spec, "min", integer=False, low=0, high=100, required=False)
-        high = _number(spec, "max", integer=False, low=0, high=100, required=False)
-        low, high = (0 if low is None else low), (100 if high is None else high)
-        if low > high:
-            raise FilterError(f"the minimum score {low:g} is above the maximum {high:g}")
-        return {"prediction": _prediction_id(spec), "min": low, "max": high}
 
     def predictions(self, spec):
-        return [spec["prediction"]]
+        return [spec.prediction]
 
     def mask(self, spec, store, now):
-        scores = store.scores(spec["prediction"]).score
-        return (scores >= spec["min"]) & (scores <= spec["max"])  # NaN (unscored) is never in range
+        scores = store.scores(spec.prediction).score
+        return (scores >= spec.min) & (scores <= spec.max)  # NaN (unscored) is never in range
 
     def clause(self, spec, now):
         return sa.exists().where(
-            SCORES.c.prediction_id == spec["prediction"],
+            SCORES.c.prediction_id == spec.prediction,
             SCORES.c.user_id == USERS.c.id,
-            SCORES.c.score.between(spec["min"], spec["max"]),
+            SCORES.c.score.between(spec.min, spec.max),
         )
 
     def sentence(self, spec, names):
-        return (
-            f"Likelihood score for {_prediction_name(spec['prediction'], names)} "
-            f"between {spec['min']:g} and {spec['max']:g}"
-        )
+        return f"Likelihood score for {_prediction_name(spec.prediction, names)} between {spec.min:g} and {spec.max:g}"
 
 
 class LikelihoodCategory(Filter):
     type, label = "likelihood_category", "Event likelihood category"
-    keys = ("prediction", "categories")
-
-    def _normalize(self, spec):
-        categories = spec.get("categories")
-        if isinstance(categories, str):
-            categories = [categories]
-        if not isinstance(categories, list) or not categories:
-            raise FilterError(f"'categories' must list at least one of {', '.join(TIER_NAMES)}")
-        canonical = {name.lower(): name for name in TIER_NAMES}
-        unknown = [c for c in categories if not isinstance(c, str) or c.lower() not in canonical]
-        if unknown:
-            raise FilterError(f"unknown likelihood category {unknown[0]!r}; use {', '.join(TIER_NAMES)}")
-        chosen = {canonical[c.lower()] for c in categories}
-        return {"prediction": _prediction_id(spec), "categories": [n for n in TIER_NAMES if n in chosen]}
 
     def predictions(self, spec):
-        return [spec["prediction"]]
+        return [spec.prediction]
 
     def mask(self, spec, store, now):
-        codes = store.scores(spec["prediction"]).category
-        wanted = [TIER_NAMES.index(c) for c in spec["categories"]]
+        codes = store.scores(spec.prediction).category
+        wanted = [TIER_NAMES.index(c) for c in spec.categories]
         result = codes == wanted[0]
         for code in wanted[1:]:
             result |= codes == code
@@ -634,14 +450,14 @@ class LikelihoodCategory(Filter):
 
     def clause(self, spec, now):
         return sa.exists().where(
-            SCORES.c.prediction_id == spec["prediction"],
+            SCORES.c.prediction_id == spec.prediction,
             SCORES.c.user_id == USERS.c.id,
-            SCORES.c.category.in_(spec["categories"]),
+            SCORES.c.category.in_(spec.categories),
         )
 
     def sentence(self, spec, names):
-        tiers = _quote(spec["categories"])
-        return f"Likelihood category for {_prediction_name(spec['prediction'], names)} is {tiers}"
+        tiers = _quote(spec.categories)
+        return f"Likelihood category for {_prediction_name(spec.prediction, names)} is {tiers}"
 
 
 FILTERS: dict[str, Filter] = {

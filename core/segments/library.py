@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core import models
 from core.db import get_engine, session_scope
 from core.errors import UserError
-from core.segments.definition import validate
+from core.segments.definition import SegmentDefinition, parse_definition
 from core.timeutil import utcnow
 
 MAX_NAME = 200
@@ -28,7 +28,7 @@ MAX_NAME = 200
 class SavedSegment:
     id: int
     name: str
-    definition: dict
+    definition: SegmentDefinition
     description: str | None
     version: int
     created_at: datetime
@@ -36,7 +36,8 @@ class SavedSegment:
 
 
 def _saved(row: models.Segment) -> SavedSegment:
-    return SavedSegment(row.id, row.name, row.definition, row.description, row.version, row.created_at, row.updated_at)
+    definition = parse_definition(row.definition)  # the database-row edge
+    return SavedSegment(row.id, row.name, definition, row.description, row.version, row.created_at, row.updated_at)
 
 
 def clean_name(name: str) -> str:
@@ -67,13 +68,14 @@ def _find(session: Session, name_or_id: int | str) -> models.Segment:
     return row
 
 
-def save_segment(engine: Engine | None, name: str, definition: dict, description: str | None = None) -> SavedSegment:
+def save_segment(
+    engine: Engine | None, name: str, definition: SegmentDefinition, description: str | None = None
+) -> SavedSegment:
     """Save a new segment; a duplicate name is refused."""
     name = clean_name(name)
-    definition = validate(definition)
     with session_scope(engine or get_engine()) as session:
         _check_unique(session, name)
-        row = models.Segment(name=name, definition=definition, description=description or None)
+        row = models.Segment(name=name, definition=definition.to_json(), description=description or None)
         session.add(row)
         try:
             session.flush()
@@ -97,13 +99,12 @@ def list_segments(engine: Engine | None = None) -> list[SavedSegment]:
 def update_segment(
     engine: Engine | None,
     name_or_id: int | str,
-    definition: dict,
+    definition: SegmentDefinition,
     *,
     description: str | None = None,
     expected_version: int | None = None,
 ) -> SavedSegment:
     """Replace a segment's definition (refused if someone else saved it since `expected_version`)."""
-    definition = validate(definition)
     with session_scope(engine or get_engine()) as session:
         row = _find(session, name_or_id)
         if expected_version is not None and row.version != expected_version:
@@ -111,7 +112,7 @@ def update_segment(
                 f"“{row.name}” was changed by someone else since you opened it (version {row.version}, "
                 f"you had {expected_version}); reopen it to see their changes"
             )
-        row.definition = definition
+        row.definition = definition.to_json()
         if description is not None:
             row.description = description or None
         row.version += 1
@@ -137,7 +138,8 @@ def duplicate_segment(engine: Engine | None, name_or_id: int | str, new_name: st
     engine = engine or get_engine()
     with session_scope(engine) as session:
         row = _find(session, name_or_id)
-        source_name, definition, description = row.name, row.definition, row.description
+        source_name, description = row.name, row.description
+        definition = parse_definition(row.definition)
         if new_name is None:
             taken = {n.lower() for n in session.scalars(sa.select(models.Segment.name))}
             new_name, k = f"{source_name} (copy)", 2

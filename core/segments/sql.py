@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from core.db import get_engine
 from core.errors import UserError
-from core.segments.definition import Located, located_filters, validate
+from core.segments.definition import Group, Located, SegmentDefinition, located_filters
 from core.segments.filters import EVENT_FACTS, USER_FACTS, USERS, FilterError
 from core.segments.store import TARGETABLE_KINDS
 from core.timeutil import screen_time
@@ -42,32 +42,30 @@ def base_from() -> sa.FromClause:
     return USERS.outerjoin(USER_FACTS, USER_FACTS.c.user_id == USERS.c.id)
 
 
-def _group_clause(group: dict, now: datetime) -> sa.ColumnElement[bool] | None:
+def _group_clause(group: Group, now: datetime) -> sa.ColumnElement[bool] | None:
     from core.segments.filters import FILTERS
 
-    clauses = [FILTERS[spec["type"]].clause(spec, now) for spec in group["filters"]]
+    clauses = [FILTERS[spec.type].clause(spec, now) for spec in group.filters]
     if not clauses:
         return None
-    return sa.and_(*clauses) if group["match"] == "all" else sa.or_(*clauses)
+    return sa.and_(*clauses) if group.match == "all" else sa.or_(*clauses)
 
 
-def where_clause(definition, now: datetime | None = None) -> sa.ColumnElement[bool]:
+def where_clause(definition: SegmentDefinition, now: datetime | None = None) -> sa.ColumnElement[bool]:
     """The definition as a WHERE clause (relative dates against `now`)."""
-    definition = validate(definition)
     now = as_naive_utc(now)
-    groups = [c for g in definition["groups"] if (c := _group_clause(g, now)) is not None]
+    groups = [c for g in definition.groups if (c := _group_clause(g, now)) is not None]
     clause = sa.true()
     if groups:
-        clause = sa.and_(*groups) if definition["match"] == "all" else sa.or_(*groups)
-    exclusions = [c for g in definition["exclude"] if (c := _group_clause(g, now)) is not None]
+        clause = sa.and_(*groups) if definition.match == "all" else sa.or_(*groups)
+    exclusions = [c for g in definition.exclude if (c := _group_clause(g, now)) is not None]
     if exclusions:
         clause = sa.and_(clause, sa.not_(sa.func.coalesce(sa.or_(*exclusions), sa.false())))
     return clause
 
 
-def check_references(definition, engine: Engine) -> None:
+def check_references(definition: SegmentDefinition, engine: Engine) -> None:
     """Refuse, as the in-memory path does, unknown or untargetable predictions and unknown events."""
-    definition = validate(definition)
     with engine.connect() as connection:
         for item in located_filters(definition):
             try:
@@ -87,14 +85,14 @@ def _check(item: Located, connection) -> None:
             raise FilterError(f"prediction {prediction} does not exist")
         if (row.kind or "full") not in TARGETABLE_KINDS:
             raise FilterError(f"“{row.name}” is a {row.kind} prediction: only full predictions can target users")
-    event = item.spec.get("event")
+    event = getattr(item.spec, "event", None)
     if event is not None:
         found = connection.execute(sa.select(EVENT_FACTS.c.user_id).where(EVENT_FACTS.c.event == event).limit(1))
         if found.first() is None:
             raise FilterError(f"no user ever did an event named {event!r}")
 
 
-def sql_count(definition, engine: Engine | None = None, now: datetime | None = None) -> int:
+def sql_count(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> int:
     """The audience size as one SQL COUNT (slower than `count`; the two always agree)."""
     engine = engine or get_engine()
     check_references(definition, engine)
@@ -103,7 +101,9 @@ def sql_count(definition, engine: Engine | None = None, now: datetime | None = N
         return int(connection.execute(query).scalar_one())
 
 
-def sql_user_ids(definition, engine: Engine | None = None, now: datetime | None = None) -> np.ndarray:
+def sql_user_ids(
+    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None
+) -> np.ndarray:
     engine = engine or get_engine()
     check_references(definition, engine)
     query = sa.select(USERS.c.id).select_from(base_from()).where(where_clause(definition, now)).order_by(USERS.c.id)
