@@ -86,7 +86,9 @@ def test_delete_is_refused_while_campaigns_use_the_segment(demo_engine):
 
 def test_updates_refuse_a_stale_version(demo_engine):
     saved = segments.save_segment(demo_engine, "Lapsed", LAPSED)
-    updated = segments.update_segment(demo_engine, saved.id, segments.empty_definition(), expected_version=saved.version)
+    updated = segments.update_segment(
+        demo_engine, saved.id, segments.empty_definition(), expected_version=saved.version
+    )
     assert updated.version == saved.version + 1 and segments.is_empty(updated.definition)
     with pytest.raises(UserError, match="changed by someone else"):
         segments.update_segment(demo_engine, saved.id, LAPSED, expected_version=saved.version)

@@ -74,7 +74,9 @@ def campaign_definition(
     return audience
 
 
-def matching_user_ids(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> np.ndarray:
+def matching_user_ids(
+    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None
+) -> np.ndarray:
     """Sorted ids of the users a segment definition matches at `now` (core.segments owns the format)."""
     from core import segments
 
@@ -96,7 +98,11 @@ def reachable_mask(users: pd.DataFrame, channel: str, platforms: list[str] | Non
 
 
 def reachable_user_ids(
-    engine: Engine, definition: SegmentDefinition, channel: str, platforms: list[str] | None, now: datetime | None = None
+    engine: Engine,
+    definition: SegmentDefinition,
+    channel: str,
+    platforms: list[str] | None,
+    now: datetime | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(audience ids, reachable ids): who the definition matches, and whom the channel reaches."""
     audience = matching_user_ids(definition, engine=engine, now=now)
