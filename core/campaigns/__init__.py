@@ -24,8 +24,8 @@ from core.campaigns.rules import (
 )
 from core.campaigns.schedule import describe, first_send_rollout, next_sends, to_utc, wall_occurrences
 from core.campaigns.sessions import session_rhythm, suggest_send_hour
+from core.campaigns.spec import CampaignSpec, DeliverySettings, Message, parse_campaign_spec, parse_schedule
 from core.campaigns.store import (
-    CampaignSpec,
     Validation,
     company_timezone,
     duplicate,
@@ -45,6 +45,10 @@ __all__ = [
     "PLATFORMS",
     "SURFACES",
     "CampaignSpec",
+    "DeliverySettings",
+    "Message",
+    "parse_campaign_spec",
+    "parse_schedule",
     "CompiledMessage",
     "Coverage",
     "DeliveryRules",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from sqlalchemy import Engine
 from core.campaigns.audience import reachable_user_ids, users_frame
 from core.campaigns.schedule import ZONE_SPREAD, occurrence_gaps, wall_occurrences
 from core.segments.definition import Group, SegmentDefinition
+
+if TYPE_CHECKING:  # spec imports audience, as this module does
+    from core.campaigns.spec import DeliverySettings, Schedule
 from core.segments.filter_specs import UNITS
 
 DAY = timedelta(days=1)
@@ -98,8 +102,8 @@ def _days(users_last_used: pd.Series, now: datetime) -> np.ndarray:
 
 def check_coverage(
     definition: SegmentDefinition | None,
-    schedule: dict,
-    settings: dict | None,
+    schedule: Schedule,
+    settings: DeliverySettings,
     last_used_at: pd.Series,
     now: datetime,
 ) -> Coverage:
@@ -119,7 +123,6 @@ def check_coverage(
     until_next = max(0.0, (upcoming[0] - now) / DAY) if upcoming else 0.0
     lapse = _days(last_used_at, now)
     lapse = lapse[~np.isnan(lapse)]
-    settings = settings or {}
     described = f"The window is {width:g} days wide ({low:g} to {high:g} days since last use)"
     if width < longest:
         # Lapsed between high-gap and low days at the next send: past the window by the one after.
@@ -137,8 +140,7 @@ def check_coverage(
     if width > shortest:
         lo_band, hi_band = low - until_next, high - shortest - until_next
         concerned = int(((lapse > lo_band) & (lapse < hi_band)).sum())
-        reeligible = settings.get("reeligible", False)
-        after = settings.get("reeligible_after_days")
+        reeligible, after = settings.reeligible, settings.reeligible_after_days
         if not reeligible or (after is not None and after >= shortest):
             return Coverage(
                 "overlap_prevented",
@@ -168,8 +170,8 @@ def check_coverage(
 def audience_coverage(
     engine: Engine,
     definition: SegmentDefinition | None,
-    schedule: dict,
-    settings: dict | None,
+    schedule: Schedule,
+    settings: DeliverySettings,
     channel: str,
     platforms: list[str] | None,
     now: datetime,

@@ -53,11 +53,13 @@ from core.campaigns import rules as delivery
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import campaign_definition, delivery_zones, reachable_user_ids, users_frame
 from core.campaigns.personalise import CompiledMessage, scores_for
+from core.campaigns.spec import parse_schedule
 from core.campaigns.store import company_timezone
 from core.campaigns.templating import TemplateError
 from core.db import bulk_insert, get_engine, session_scope
 from core.errors import UserError
 from core.models import Campaign, OutboxMessage
+from core.segments.definition import parse_definition
 from core.timeutil import utcnow
 
 OUTBOX_COLUMNS = ("campaign_id", "occurrence", "user_id", "channel", "send_at", "title", "body", "created_at")
@@ -182,14 +184,15 @@ def _dispatch_campaign(
     on_batch: Callable[[int], None] | None,
     context: _Rules,
 ) -> int:
-    schedule = campaign.schedule or {}
+    schedule = parse_schedule(campaign.schedule or {"kind": "now"})  # the row's edge: typed from here on
     settings = campaign.settings or {}
     since = campaign.launched_at
     if settings.get("active_from"):
         since = max(since, datetime.fromisoformat(settings["active_from"]))
     compiled = CompiledMessage(campaign.message or {}, campaign.channel)
-    definition = campaign_definition(engine, campaign.segment_id, campaign.audience)
-    if not definition and campaign.segment_id is None:
+    audience = parse_definition(campaign.audience) if campaign.audience else None
+    definition = campaign_definition(engine, campaign.segment_id, audience)
+    if definition is None:
         raise UserError("the campaign has no audience")
     users = users_frame(engine)
     zones = delivery_zones(users, company_zone, schedules.uses_local_time(schedule))

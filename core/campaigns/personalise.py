@@ -11,6 +11,7 @@ A message is a JSON dict:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from sqlalchemy import Engine, text
 
 from core.campaigns import templating
 from core.tiers import TIER_NAMES, TIERS
+
+if TYPE_CHECKING:  # spec imports this module (for DEFAULT_OFFERS)
+    from core.campaigns.spec import Message
 
 FIELDS = ("title", "body")
 # A sliding scale: the likelier to buy, the smaller the discount needed (the playbook).
@@ -130,6 +134,44 @@ def template_problems(message: dict, channel: str) -> dict[str, templating.Templ
         if problem is not None:
             problems[key] = problem
     return problems
+
+
+LIKELIHOOD_VARIABLES = ("offer", "likelihood_score", "likelihood_tier")
+
+
+def likelihood_fields(message: Message) -> dict[str, list[str]]:
+    """Field key ('title', 'High.body', ...) -> the likelihood variables its template uses.
+
+    Asked of the template engine (the variables the parsed copy reads), never guessed from the
+    text; a field that does not parse is left to `template_problems`.
+    """
+    fields = [(f, getattr(message, f)) for f in FIELDS]
+    if message.use_variants:
+        for tier, variant in message.variants.items():
+            fields += [(f"{tier}.{f}", getattr(variant, f)) for f in FIELDS]
+    used: dict[str, list[str]] = {}
+    for key, source in fields:
+        try:
+            names = templating.compile_template(source, key).global_variables()
+        except templating.TemplateError:
+            continue
+        wanted = [v for v in LIKELIHOOD_VARIABLES if v in names]
+        if wanted:
+            used[key] = wanted
+    return used
+
+
+def likelihood_without_prediction(message: Message) -> str | None:
+    """The error when the copy uses the likelihood or the offer but no prediction gives them."""
+    if message.prediction_id is not None:
+        return None
+    used = likelihood_fields(message)
+    if not used:
+        return None
+    names = sorted({v for variables in used.values() for v in variables}, key=LIKELIHOOD_VARIABLES.index)
+    listed = " and ".join(f"{{{{ {n} }}}}" for n in names)
+    verb = "comes" if len(names) == 1 else "come"
+    return f"The copy uses {listed}, which {verb} from a prediction: choose one under “Likelihood from prediction”."
 
 
 def sample_tier_users(users: pd.DataFrame, scores: pd.DataFrame, seed: int = 0) -> dict[str, int]:

@@ -217,19 +217,19 @@ def cap_blocked(user_ids: np.ndarray, send_at: np.ndarray, existing: pd.DataFram
     return blocked
 
 
-def schedule_verdict(schedule: dict, rules: DeliveryRules, settings: dict | None, company_zone: str, now: datetime):
-    """A sentence when the chosen send time falls inside quiet hours (None when it does not, or they do not apply)."""
+def schedule_verdict(schedule, rules: DeliveryRules, settings, company_zone: str, now: datetime):
+    """A sentence when the chosen send time falls inside quiet hours (None when it does not, or they do not apply).
+
+    `schedule` and `settings` are the parsed values of core/campaigns/spec.py.
+    """
     quiet = rules.quiet
-    if not quiet.enabled or not obeys_quiet_hours(settings):
+    if not quiet.enabled or not settings.obeys_quiet_hours:
         return None
-    if schedule.get("kind") == "now":
+    if schedule.kind == "now":
         local = schedules.to_zone(now, company_zone).time()
         where = f"now in the company zone ({company_zone}, {local:%H:%M})"
     else:
-        try:
-            local = schedules.parse_time(schedule.get("time", ""))
-        except (ValueError, TypeError):
-            return None
+        local = schedules.parse_time(schedule.time)
         zone = "each user's local time" if schedules.uses_local_time(schedule) else f"the company zone ({company_zone})"
         where = f"{local:%H:%M} in {zone}"
     if not quiet.contains(local):

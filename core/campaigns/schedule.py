@@ -1,6 +1,7 @@
 """When a campaign sends: RFC 5545 recurrence (dateutil's rrule) on a local wall clock.
 
-A schedule is a JSON dict:
+A schedule is parsed once into a typed value (core/campaigns/spec.py: SendNow, SendOnce or
+Recurring); these functions take that value. Its stored JSON form:
     {"kind": "now" | "once" | "recurring",
      "frequency": "daily" | "weekly" | "monthly", "interval": N,   # recurring only
      "weekdays": ["TH", ...],                                      # weekly
@@ -25,20 +26,24 @@ A monthly rule on day 29-31 follows RFC 5545: months without that day are skippe
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
 import pandas as pd
 from dateutil import rrule
 
+if TYPE_CHECKING:  # spec imports this module (for WEEKDAYS)
+    from core.campaigns.spec import Recurring, SendNow, SendOnce
+
+    Schedule = SendNow | SendOnce | Recurring
+
 WEEKDAYS: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WEEKDAY_NAMES: dict[str, str] = dict(
     zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
 )
-KINDS = ("now", "once", "recurring")
 FREQUENCIES = {"daily": rrule.DAILY, "weekly": rrule.WEEKLY, "monthly": rrule.MONTHLY}
-END_KINDS = ("never", "on", "after")
 DEFAULT_COMPANY_TIMEZONE = "UTC"
 # The widest spread of UTC offsets (UTC-12 to UTC+14) plus slack: how far a wall-clock
 # occurrence can sit from the instants it is delivered at.
@@ -77,53 +82,22 @@ def parse_time(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def _parse_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def validate(schedule: dict, now: datetime | None = None, company_zone: str = DEFAULT_COMPANY_TIMEZONE) -> list[str]:
-    """Blocking problems with a schedule, as sentences (empty when it can be launched)."""
+def problems(
+    schedule: Schedule, now: datetime | None = None, company_zone: str = DEFAULT_COMPANY_TIMEZONE
+) -> list[str]:
+    """What stops a well-formed schedule from being launched, as sentences (empty when nothing)."""
     errors: list[str] = []
-    kind = schedule.get("kind")
-    if kind not in KINDS:
-        return [f"Unknown schedule kind {kind!r}; choose send now, once or recurring."]
     if not is_valid_zone(company_zone):
         errors.append(f"The company time zone {company_zone!r} is not a known IANA zone.")
-    if kind == "now":
+    if schedule.kind == "now":
         return errors
-    try:
-        parse_time(schedule.get("time", ""))
-    except (ValueError, TypeError):
-        errors.append(f"The time of day {schedule.get('time')!r} is not HH:MM.")
-    try:
-        start = _parse_date(schedule.get("start"))
-    except (ValueError, TypeError):
-        errors.append(f"The start date {schedule.get('start')!r} is not a date.")
-        return errors
-    if kind == "recurring":
-        if schedule.get("frequency") not in FREQUENCIES:
-            errors.append(f"Unknown frequency {schedule.get('frequency')!r}; choose daily, weekly or monthly.")
-        if int(schedule.get("interval") or 0) < 1:
-            errors.append("Repeat every N: N must be at least 1.")
-        if schedule.get("frequency") == "weekly":
-            days = schedule.get("weekdays") or []
-            if not days:
-                errors.append("A weekly schedule needs at least one day of the week.")
-            elif any(d not in WEEKDAYS for d in days):
-                errors.append(f"Unknown day(s) of the week: {', '.join(d for d in days if d not in WEEKDAYS)}.")
-        if schedule.get("frequency") == "monthly" and not 1 <= int(schedule.get("month_day") or 0) <= 31:
-            errors.append("The day of the month must be between 1 and 31.")
-        end = schedule.get("end") or {"kind": "never"}
-        if end.get("kind") not in END_KINDS:
-            errors.append(f"Unknown end {end.get('kind')!r}; choose never, on a date or after N sends.")
-        elif end["kind"] == "on":
-            try:
-                if _parse_date(end.get("date")) < start:
-                    errors.append(f"The end date {end['date']} is before the start date {start.isoformat()}.")
-            except (ValueError, TypeError):
-                errors.append(f"The end date {end.get('date')!r} is not a date.")
-        elif end["kind"] == "after" and int(end.get("count") or 0) < 1:
-            errors.append("End after N sends: N must be at least 1.")
+    if schedule.kind == "recurring":
+        if schedule.frequency == "weekly" and not schedule.weekdays:
+            errors.append("A weekly schedule needs at least one day of the week.")
+        if schedule.frequency == "monthly" and schedule.month_day is None:
+            errors.append("A monthly schedule needs a day of the month (1 to 31).")
+        if schedule.end.kind == "on" and schedule.end.date < schedule.start:
+            errors.append(f"The end date {schedule.end.date} is before the start date {schedule.start.isoformat()}.")
     if not errors and now is not None:
         upcoming = wall_occurrences(schedule, now - ZONE_SPREAD, None, limit=1)
         latest = [to_utc(w, "Etc/GMT+12") for w in upcoming]  # the last zone on Earth to reach it
@@ -132,34 +106,32 @@ def validate(schedule: dict, now: datetime | None = None, company_zone: str = DE
     return errors
 
 
-def _rule(schedule: dict) -> rrule.rrule:
-    start = datetime.combine(_parse_date(schedule["start"]), parse_time(schedule["time"]))
-    if schedule["kind"] == "once":
+def _rule(schedule: SendOnce | Recurring) -> rrule.rrule:
+    start = datetime.combine(schedule.start, parse_time(schedule.time))
+    if schedule.kind == "once":
         return rrule.rrule(rrule.DAILY, dtstart=start, count=1)
-    frequency = schedule["frequency"]
-    kwargs: dict = {"dtstart": start, "interval": int(schedule.get("interval") or 1)}
-    if frequency == "weekly":
-        kwargs["byweekday"] = [getattr(rrule, d) for d in schedule["weekdays"]]
+    kwargs: dict = {"dtstart": start, "interval": schedule.interval}
+    if schedule.frequency == "weekly":
+        kwargs["byweekday"] = [getattr(rrule, d) for d in schedule.weekdays]
         kwargs["wkst"] = rrule.MO
-    elif frequency == "monthly":
-        kwargs["bymonthday"] = int(schedule["month_day"])
-    end = schedule.get("end") or {"kind": "never"}
-    if end["kind"] == "on":
-        kwargs["until"] = datetime.combine(_parse_date(end["date"]), time(23, 59, 59))
-    elif end["kind"] == "after":
-        kwargs["count"] = int(end["count"])
-    return rrule.rrule(FREQUENCIES[frequency], **kwargs)
+    elif schedule.frequency == "monthly":
+        kwargs["bymonthday"] = schedule.month_day
+    if schedule.end.kind == "on":
+        kwargs["until"] = datetime.combine(schedule.end.date, time(23, 59, 59))
+    elif schedule.end.kind == "after":
+        kwargs["count"] = schedule.end.count
+    return rrule.rrule(FREQUENCIES[schedule.frequency], **kwargs)
 
 
-def rrule_text(schedule: dict) -> str:
+def rrule_text(schedule: Schedule) -> str:
     """The RFC 5545 text of a schedule (DTSTART and RRULE lines), for the record."""
-    if schedule.get("kind") == "now":
+    if schedule.kind == "now":
         return ""
     return str(_rule(schedule))
 
 
 def wall_occurrences(
-    schedule: dict,
+    schedule: Schedule,
     after: datetime | None,
     before: datetime | None,
     limit: int | None = None,
@@ -169,7 +141,7 @@ def wall_occurrences(
 
     A send-now schedule has one occurrence: the launch instant (UTC, everyone at once).
     """
-    if schedule.get("kind") == "now":
+    if schedule.kind == "now":
         if launched_at is None:
             return []
         inside = (after is None or launched_at >= after) and (before is None or launched_at <= before)
@@ -189,19 +161,19 @@ def occurrence_key(wall: datetime) -> str:
     return wall.isoformat(timespec="seconds")
 
 
-def uses_local_time(schedule: dict) -> bool:
-    return schedule.get("kind") != "now" and bool(schedule.get("local_time", True))
+def uses_local_time(schedule: Schedule) -> bool:
+    return schedule.kind != "now" and schedule.local_time
 
 
-def instants(wall: datetime, zones: Iterable[str], schedule: dict, company_zone: str) -> dict[str, datetime]:
+def instants(wall: datetime, zones: Iterable[str], schedule: Schedule, company_zone: str) -> dict[str, datetime]:
     """Per delivery zone, the UTC instant of one occurrence."""
-    if schedule.get("kind") == "now":
+    if schedule.kind == "now":
         return dict.fromkeys(zones, wall)
     return {zone: to_utc(wall, zone) for zone in zones}
 
 
 def next_sends(
-    schedule: dict,
+    schedule: Schedule,
     now: datetime,
     zones: list[str],
     company_zone: str,
@@ -221,7 +193,7 @@ def next_sends(
         if max(sent.values()) < now:
             continue
         row = {"Occurrence": wall.strftime("%a %d %b %Y %H:%M")}
-        if schedule.get("kind") == "now":
+        if schedule.kind == "now":
             row["Occurrence"] = "Now"
         for zone in zones:
             at = sent[zone]
@@ -234,7 +206,7 @@ def next_sends(
 
 
 def _first_upcoming(
-    schedule: dict, zones: Iterable[str], now: datetime, company_zone: str, launched_at: datetime | None = None
+    schedule: Schedule, zones: Iterable[str], now: datetime, company_zone: str, launched_at: datetime | None = None
 ) -> tuple[datetime, dict[str, datetime]] | None:
     """The first occurrence that some zone still has ahead of `now`, with each zone's send instant."""
     for wall in wall_occurrences(schedule, now - ZONE_SPREAD, None, limit=4, launched_at=launched_at or now):
@@ -245,12 +217,12 @@ def _first_upcoming(
 
 
 def passed_at_launch(
-    schedule: dict, zone_users: dict[str, int], now: datetime, company_zone: str
+    schedule: Schedule, zone_users: dict[str, int], now: datetime, company_zone: str
 ) -> tuple[datetime | None, dict[str, int]]:
     """Launching at `now`: the first occurrence, and the zones (with their users) where its
     local time has already passed. Dispatch sends nothing before launch, so those users get
     the next occurrence, or nothing when the campaign sends once."""
-    if not uses_local_time(schedule) or schedule.get("kind") == "now":
+    if not uses_local_time(schedule) or schedule.kind == "now":
         return None, {}
     upcoming = _first_upcoming(schedule, zone_users, now, company_zone)
     if upcoming is None:
@@ -260,7 +232,7 @@ def passed_at_launch(
 
 
 def first_send_rollout(
-    schedule: dict,
+    schedule: Schedule,
     zone_users: dict[str, int],
     now: datetime,
     company_zone: str,
@@ -287,39 +259,38 @@ def first_send_rollout(
     return pd.DataFrame(columns=["zone", "send_at_utc", "users", "send_at_company", "cumulative_users", "occurrence"])
 
 
-def occurrence_gaps(schedule: dict, sample: int = 60) -> tuple[timedelta, timedelta] | None:
+def occurrence_gaps(schedule: Schedule, sample: int = 60) -> tuple[timedelta, timedelta] | None:
     """Shortest and longest time between consecutive sends (None when it sends at most once)."""
-    if schedule.get("kind") != "recurring":
+    if schedule.kind != "recurring":
         return None
-    walls = wall_occurrences({**schedule, "end": {"kind": "never"}}, None, None, limit=sample)
+    from core.campaigns.spec import EndNever
+
+    walls = wall_occurrences(schedule.model_copy(update={"end": EndNever()}), None, None, limit=sample)
     if len(walls) < 2:
         return None
     gaps = [b - a for a, b in zip(walls, walls[1:], strict=False)]
     return min(gaps), max(gaps)
 
 
-def describe(schedule: dict, company_zone: str = DEFAULT_COMPANY_TIMEZONE) -> str:
+def describe(schedule: Schedule, company_zone: str = DEFAULT_COMPANY_TIMEZONE) -> str:
     """The schedule as a sentence: 'Every week on Thursday at 17:45, each user's local time, ...'."""
-    kind = schedule.get("kind")
-    if kind == "now":
+    if schedule.kind == "now":
         return "Send now, to everyone at once, when launched"
     where = "in each user's local time zone" if uses_local_time(schedule) else f"in the company zone ({company_zone})"
-    at = schedule.get("time", "?")
-    if kind == "once":
-        return f"Once on {schedule.get('start')} at {at}, {where}"
-    n = int(schedule.get("interval") or 1)
-    frequency = schedule.get("frequency")
-    unit = {"daily": "day", "weekly": "week", "monthly": "month"}.get(frequency, "?")
+    if schedule.kind == "once":
+        return f"Once on {schedule.start.isoformat()} at {schedule.time}, {where}"
+    n = schedule.interval
+    unit = {"daily": "day", "weekly": "week", "monthly": "month"}[schedule.frequency]
     every = f"Every {unit}" if n == 1 else f"Every {n} {unit}s"
-    if frequency == "weekly":
-        days = [WEEKDAY_NAMES.get(d, d) for d in schedule.get("weekdays") or []]
+    if schedule.frequency == "weekly":
+        days = [WEEKDAY_NAMES[d] for d in schedule.weekdays]
         every += " on " + (", ".join(days[:-1]) + " and " + days[-1] if len(days) > 1 else "".join(days))
-    elif frequency == "monthly":
-        every += f" on day {schedule.get('month_day')}"
-    end = schedule.get("end") or {"kind": "never"}
+    elif schedule.frequency == "monthly":
+        every += f" on day {schedule.month_day}"
+    end = schedule.end
     ending = {
         "never": "never ending",
-        "on": f"until {end.get('date')}",
-        "after": f"for {end.get('count')} sends",
-    }.get(end.get("kind"), "")
-    return f"{every} at {at}, {where}, from {schedule.get('start')}, {ending}"
+        "on": f"until {getattr(end, 'date', '')}",
+        "after": f"for {getattr(end, 'count', '')} sends",
+    }[end.kind]
+    return f"{every} at {schedule.time}, {where}, from {schedule.start.isoformat()}, {ending}"

@@ -7,8 +7,7 @@ are edited; a launched campaign is duplicated to change it. Every write checks t
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -19,11 +18,11 @@ from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import (
     CAMPAIGN_CHANNELS,
-    PLATFORMS,
     campaign_definition,
     reachable_user_ids,
     zone_counts,
 )
+from core.campaigns.spec import CampaignSpec, Schedule, parse_campaign_spec, parse_schedule
 from core.db import get_engine, session_scope
 from core.errors import UserError
 from core.models import AppMeta, Campaign, OutboxMessage, Segment
@@ -60,44 +59,21 @@ def set_company_timezone(zone: str, engine: Engine | None = None) -> None:
             row.value = zone
 
 
-def default_settings() -> dict:
-    """A campaign's delivery settings: re-eligibility, and whether it obeys the company's delivery rules."""
-    return {
-        "reeligible": True,
-        "reeligible_after_days": None,
-        rules.CAMPAIGN_CAP_SETTING: True,
-        rules.CAMPAIGN_QUIET_SETTING: True,
-    }
-
-
-@dataclass
-class CampaignSpec:
-    """Everything the composer collects; what a campaigns row holds."""
-
-    name: str = ""
-    segment_id: int | None = None
-    audience: dict | None = None  # a definition, when not a saved segment (e.g. a Predictions selection)
-    channel: str = "push"
-    platforms: list[str] = field(default_factory=list)  # empty: every platform
-    message: dict = field(default_factory=lambda: {"title": "", "body": "", "offers": dict(personalise.DEFAULT_OFFERS)})
-    schedule: dict = field(default_factory=lambda: {"kind": "now"})
-    settings: dict = field(default_factory=default_settings)
-
-    def to_row(self) -> dict:
-        return copy.deepcopy(asdict(self))
-
-    @classmethod
-    def from_row(cls, row: Campaign) -> CampaignSpec:
-        return cls(
-            name=row.name,
-            segment_id=row.segment_id,
-            audience=copy.deepcopy(row.audience),
-            channel=row.channel,
-            platforms=list(row.platforms or []),
-            message=copy.deepcopy(row.message or {}),
-            schedule=copy.deepcopy(row.schedule or {}),
-            settings=copy.deepcopy(row.settings or default_settings()),
-        )
+def spec_from_row(row: Campaign) -> CampaignSpec:
+    """A campaigns row as its spec (the database-row edge: parsed once here)."""
+    return parse_campaign_spec(
+        {
+            "name": row.name,
+            "segment_id": row.segment_id,
+            "audience": row.audience,
+            "channel": row.channel,
+            "platforms": row.platforms or [],
+            "message": row.message or {},
+            "schedule": row.schedule or {"kind": "now"},
+            "settings": row.settings or {},
+        },
+        what=f"campaign {row.name!r}",
+    )
 
 
 @dataclass
@@ -112,7 +88,7 @@ class Validation:
         return not self.errors
 
 
-def _missed_at_launch(engine: Engine, schedule: dict, reachable, now: datetime) -> str | None:
+def _missed_at_launch(engine: Engine, schedule: Schedule, reachable, now: datetime) -> str | None:
     """A warning when, launched now, the first local-time send has already passed in some zones."""
     company_zone = company_timezone(engine)
     zone_users = zone_counts(engine, reachable, company_zone, schedules.uses_local_time(schedule))
@@ -123,7 +99,7 @@ def _missed_at_launch(engine: Engine, schedule: dict, reachable, now: datetime) 
     zones = ", ".join(list(missed)[:3]) + (f" and {len(missed) - 3} more" if len(missed) > 3 else "")
     then = (
         "they will not receive it. Launch at least a day ahead to reach every zone"
-        if schedule.get("kind") == "once"
+        if schedule.kind == "once"
         else "they get their first message at the next send"
     )
     return (
@@ -140,14 +116,9 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
     reachable = None
     if not spec.name.strip():
         result.errors.append("The campaign has no name.")
-    if spec.channel not in CAMPAIGN_CHANNELS:
-        result.errors.append(f"Unknown channel {spec.channel!r}.")
-    unknown = [p for p in spec.platforms if p not in PLATFORMS]
-    if unknown:
-        result.errors.append(f"Unknown platform(s): {', '.join(unknown)}.")
-    if spec.segment_id is None and not spec.audience:
+    if spec.segment_id is None and spec.audience is None:
         result.errors.append("No audience: choose a saved segment or come from a Predictions selection.")
-    elif spec.channel in CAMPAIGN_CHANNELS and not unknown:
+    else:
         try:
             definition = campaign_definition(engine, spec.segment_id, spec.audience)
             audience, reachable = reachable_user_ids(engine, definition, spec.channel, spec.platforms, now)
@@ -158,10 +129,10 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
                 result.warnings.append(f"The audience is tiny: {len(reachable):,} reachable users today.")
         except UserError as error:
             result.errors.append(f"Audience: {error}.")
-    message = spec.message or {}
-    if not (message.get("body") or "").strip():
+    message = spec.message.to_json()  # personalise reads the stored form
+    if not spec.message.body.strip():
         result.errors.append("The message body is empty.")
-    if spec.channel in ("push", "email") and not (message.get("title") or "").strip():
+    if spec.channel in ("push", "email") and not spec.message.title.strip():
         if spec.channel == "email":
             result.errors.append("The email has no subject.")
         else:
@@ -180,25 +151,17 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
         result.warnings.extend(limits.copy_warnings(spec.channel, title, body, spec.platforms))
         if spec.channel == "push":
             result.errors.extend(limits.payload_errors(title, body, spec.platforms))
-    uses_likelihood = any(
-        word in str(message.get(f, "")) + str(message.get("variants", ""))
-        for f in ("title", "body")
-        for word in ("offer", "likelihood")
-    ) or message.get("use_variants")
-    if uses_likelihood and not message.get("prediction_id"):
-        result.warnings.append("The copy uses likelihood or offers but no prediction is chosen: those stay empty.")
-    schedule_errors = schedules.validate(spec.schedule or {}, now, company_timezone(engine))
+    missing = personalise.likelihood_without_prediction(spec.message)
+    if missing:
+        result.errors.append(missing)
+    schedule_errors = schedules.problems(spec.schedule, now, company_timezone(engine))
     result.errors.extend(schedule_errors)
     if not schedule_errors and reachable is not None and len(reachable):
-        missed = _missed_at_launch(engine, spec.schedule or {}, reachable, now)
+        missed = _missed_at_launch(engine, spec.schedule, reachable, now)
         if missed:
             result.warnings.append(missed)
-    settings = spec.settings or {}
-    after = settings.get("reeligible_after_days")
-    if settings.get("reeligible") and after is not None and after < 0:
-        result.errors.append("Re-eligibility: the number of days cannot be negative.")
     quiet = rules.schedule_verdict(
-        spec.schedule or {}, rules.delivery_rules(engine), settings, company_timezone(engine), now
+        spec.schedule, rules.delivery_rules(engine), spec.settings, company_timezone(engine), now
     )
     if quiet:
         result.warnings.append(quiet)
@@ -221,7 +184,6 @@ def save_draft(
     if not name:
         raise UserError("give the campaign a name before saving it")
     row_values = spec.to_row()
-    row_values["name"] = name
     try:
         with session_scope(engine) as session:
             if campaign_id is None:
@@ -304,15 +266,14 @@ def duplicate(campaign_id: int, engine: Engine | None = None) -> int:
         row = session.get(Campaign, campaign_id)
         if row is None:
             raise UserError(f"campaign {campaign_id} does not exist")
-        spec = CampaignSpec.from_row(row)
+        spec = spec_from_row(row)
         taken = set(session.scalars(select(Campaign.name)))
-    spec.settings.pop("active_from", None)
     base = f"Copy of {spec.name}"
     name, number = base, 2
     while name in taken:
         name, number = f"{base} ({number})", number + 1
-    spec.name = name
-    return save_draft(spec, engine)
+    copy = spec.model_copy(update={"name": name, "settings": spec.settings.model_copy(update={"active_from": None})})
+    return save_draft(copy, engine)
 
 
 def get_campaign(campaign_id: int, engine: Engine | None = None) -> tuple[CampaignSpec, dict]:
@@ -328,19 +289,16 @@ def get_campaign(campaign_id: int, engine: Engine | None = None) -> tuple[Campai
             "launched_at": row.launched_at,
             "created_at": row.created_at,
         }
-        return CampaignSpec.from_row(row), record
+        return spec_from_row(row), record
 
 
-def next_send(spec_schedule: dict, status: str, launched_at: datetime | None, now: datetime) -> datetime | None:
+def next_send(schedule: Schedule, status: str, launched_at: datetime | None, now: datetime) -> datetime | None:
     """The next occurrence's wall-clock time (None when nothing more will be sent)."""
     if status in ("stopped",):
         return None
-    if spec_schedule.get("kind") == "now":
+    if schedule.kind == "now":
         return None if launched_at is not None else now
-    try:
-        upcoming = schedules.wall_occurrences(spec_schedule, now - schedules.ZONE_SPREAD, None, limit=3)
-    except (KeyError, ValueError, TypeError):
-        return None
+    upcoming = schedules.wall_occurrences(schedule, now - schedules.ZONE_SPREAD, None, limit=3)
     for wall in upcoming:
         if schedules.to_utc(wall, "Etc/GMT+12") >= now:  # some zone still ahead of it
             return wall
@@ -362,7 +320,11 @@ def list_campaigns(engine: Engine | None = None, now: datetime | None = None) ->
         )
     records = []
     for campaign, segment_name in rows:
-        nxt = next_send(campaign.schedule or {}, campaign.status, campaign.launched_at, now)
+        try:
+            schedule = parse_schedule(campaign.schedule or {"kind": "now"})
+        except UserError as error:  # a hand-edited row: listed, with what is wrong, never a crash
+            schedule, unreadable = None, str(error)
+        nxt = next_send(schedule, campaign.status, campaign.launched_at, now) if schedule else None
         platforms = ", ".join(campaign.platforms or []) or "all platforms"
         records.append(
             {
@@ -371,9 +333,9 @@ def list_campaigns(engine: Engine | None = None, now: datetime | None = None) ->
                 "audience": segment_name or ("Predictions selection" if campaign.audience else "—"),
                 "channel": f"{CAMPAIGN_CHANNELS.get(campaign.channel, campaign.channel)} ({platforms})",
                 "status": campaign.status,
-                "schedule": schedules.describe(campaign.schedule or {"kind": "now"}),
+                "schedule": schedules.describe(schedule) if schedule else unreadable,
                 "next_send": nxt.strftime("%a %d %b %Y %H:%M")
-                + (" local" if schedules.uses_local_time(campaign.schedule or {}) else "")
+                + (" local" if schedules.uses_local_time(schedule) else "")
                 if nxt and campaign.status in ("scheduled", "draft")
                 else ("(paused) " + nxt.strftime("%a %d %b %Y %H:%M") if nxt and campaign.status == "paused" else "—"),
                 "messages_written": int(sent.get(campaign.id, 0)),

@@ -1,0 +1,285 @@
+"""A campaign's spec as typed values: target, message, schedule and delivery settings.
+
+Parsed once at each edge (the composer's draft, a campaigns row, a file) into frozen pydantic
+models; the store, the schedule and the pages read attributes, never raw dicts. Every field has
+limits and unknown fields are refused; a bad document is one UserError naming the place
+("schedule: 'interval' must be between 1 and 366, not 0"). Whether a well-formed spec can be
+*launched* (an audience that exists, a send still ahead, copy that renders) is a separate
+question, answered by `store.validate` with every problem at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS
+from core.campaigns.personalise import DEFAULT_OFFERS
+from core.campaigns.schedule import WEEKDAYS
+from core.errors import UserError
+from core.instants import EARLIEST, LATEST
+from core.segments.definition import SegmentDefinition
+from core.segments.filter_specs import MAX_PREDICTION_ID
+from core.tiers import TIER_NAMES
+
+MAX_NAME = 200
+MAX_TITLE = 1_000  # far above any channel's limit: limits.py warns about lengths that matter
+MAX_BODY = 20_000
+MAX_OFFER = 200
+MAX_INTERVAL = 366
+MAX_SENDS = 10_000
+MAX_REELIGIBLE_DAYS = 3_650
+
+Tier = Literal["High", "Medium", "Low"]
+Channel = Literal[tuple(CAMPAIGN_CHANNELS)]  # type: ignore[valid-type]
+Platform = Literal[PLATFORMS]  # type: ignore[valid-type]
+Weekday = Literal[WEEKDAYS]  # type: ignore[valid-type]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> dict:
+        """The stored form (a JSON object for the database's JSON columns and for files)."""
+        return self.model_dump(mode="json")
+
+
+def _clock(value: Any) -> Any:
+    """A time of day as HH:MM, 00:00 to 23:59."""
+    text = str(value).strip() if isinstance(value, str) else None
+    parts = text.split(":") if text else []
+    if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
+        raise ValueError(f"'time' must be a time of day as HH:MM (like 17:45), not {value!r}")
+    if not (int(parts[0]) < 24 and int(parts[1]) < 60):
+        raise ValueError(f"'time' must be a time of day as HH:MM (like 17:45), not {value!r}")
+    return text
+
+
+def _day(value: Any) -> Any:
+    """An ISO date within the supported range (core.instants)."""
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date as YYYY-MM-DD") from None
+    if not EARLIEST.date() <= day <= LATEST.date():
+        raise ValueError(f"{day.isoformat()} is outside the supported years {EARLIEST.year}-{LATEST.year}")
+    return day
+
+
+def _whole(low: int, high: int) -> BeforeValidator:
+    def check(value: Any, info) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"'{info.field_name}' must be a whole number from {low} to {high}, not {value!r}")
+        return value
+
+    return BeforeValidator(check)
+
+
+Clock = Annotated[str, BeforeValidator(_clock)]
+Day = Annotated[date, BeforeValidator(_day)]
+
+
+# --- schedule ----------------------------------------------------------------------------
+
+
+class EndNever(_Frozen):
+    kind: Literal["never"] = "never"
+
+
+class EndOn(_Frozen):
+    kind: Literal["on"]
+    date: Day
+
+
+class EndAfter(_Frozen):
+    kind: Literal["after"]
+    count: Annotated[int, _whole(1, MAX_SENDS)]
+
+
+End = Annotated[EndNever | EndOn | EndAfter, Field(discriminator="kind")]
+
+
+class SendNow(_Frozen):
+    """Once, to everyone at the same instant, at launch."""
+
+    kind: Literal["now"] = "now"
+
+
+class SendOnce(_Frozen):
+    """Once, on `start` at `time` (each user's local wall clock, or the company zone's)."""
+
+    kind: Literal["once"]
+    time: Clock
+    start: Day
+    local_time: bool = True
+
+
+class Recurring(_Frozen):
+    """RFC 5545 recurrence from `start` at `time` (see schedule.py)."""
+
+    kind: Literal["recurring"]
+    frequency: Literal["daily", "weekly", "monthly"]
+    interval: Annotated[int, _whole(1, MAX_INTERVAL)] = 1
+    weekdays: tuple[Weekday, ...] = Field(default=(), max_length=7)  # weekly
+    month_day: Annotated[int, _whole(1, 31)] | None = None  # monthly
+    time: Clock
+    start: Day
+    end: End = EndNever()
+    local_time: bool = True
+
+    @field_validator("weekdays", mode="after")
+    @classmethod
+    def _in_week_order(cls, days: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d for d in WEEKDAYS if d in days)
+
+
+Schedule = Annotated[SendNow | SendOnce | Recurring, Field(discriminator="kind")]
+
+
+# --- message -----------------------------------------------------------------------------
+
+
+class TierCopy(_Frozen):
+    """One tier's own title and body; a blank field falls back to the main copy."""
+
+    title: str = Field(default="", max_length=MAX_TITLE)
+    body: str = Field(default="", max_length=MAX_BODY)
+
+
+class Message(_Frozen):
+    """The copy (Liquid), per-tier variants, offers by tier, and whose likelihood the copy sees."""
+
+    title: str = Field(default="", max_length=MAX_TITLE)  # push title / email subject
+    body: str = Field(default="", max_length=MAX_BODY)
+    use_variants: bool = False
+    variants: dict[Tier, TierCopy] = Field(default_factory=dict)
+    offers: dict[Tier, Annotated[str, Field(max_length=MAX_OFFER)]] = Field(
+        default_factory=lambda: dict(DEFAULT_OFFERS)
+    )
+    prediction_id: Annotated[int, Field(ge=1, le=MAX_PREDICTION_ID)] | None = None
+
+    def offers_apply(self) -> bool:
+        """Offers reach the copy only through a prediction's tiers."""
+        return self.prediction_id is not None
+
+
+# --- delivery settings -------------------------------------------------------------------
+
+
+class DeliverySettings(_Frozen):
+    """Re-eligibility and whether the campaign obeys the company's delivery rules."""
+
+    reeligible: bool = True
+    reeligible_after_days: Annotated[int, _whole(0, MAX_REELIGIBLE_DAYS)] | None = None
+    obeys_frequency_cap: bool = True
+    obeys_quiet_hours: bool = True
+    active_from: str | None = Field(default=None, max_length=40)  # set at launch and resume
+
+
+# --- the spec ----------------------------------------------------------------------------
+
+
+class CampaignSpec(_Frozen):
+    """Everything the composer collects; what a campaigns row holds."""
+
+    name: str = Field(default="", max_length=MAX_NAME)
+    segment_id: Annotated[int, Field(ge=1, le=MAX_PREDICTION_ID)] | None = None
+    audience: SegmentDefinition | None = None  # a definition, when not a saved segment (a Predictions selection)
+    channel: Channel = "push"
+    platforms: tuple[Platform, ...] = ()  # empty: every platform
+    message: Message = Field(default_factory=Message)
+    schedule: Schedule = Field(default_factory=SendNow)
+    settings: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _one_line_name(cls, name: Any) -> Any:
+        return " ".join(name.split()) if isinstance(name, str) else name
+
+    @field_validator("platforms", mode="after")
+    @classmethod
+    def _known_order(cls, platforms: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(p for p in PLATFORMS if p in platforms)
+
+    def to_row(self) -> dict:
+        """The campaigns row's columns."""
+        return self.to_json()
+
+
+# --- parsing: pydantic's errors as one line naming the place -------------------------------
+
+_PLACES = {"message": "message", "schedule": "schedule", "settings": "delivery settings", "audience": "audience"}
+
+
+def _one_line(error: ErrorDetails, what: str) -> str:
+    loc = [str(part) for part in error["loc"]]
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    where = what
+    if loc and loc[0] in _PLACES:
+        where = _PLACES[loc[0]]
+        loc = loc[1:]
+    if loc and loc[0] in ("now", "once", "recurring"):  # the union's tag is not a place for people
+        loc = loc[1:]
+    if len(loc) >= 2 and loc[0] == "end" and loc[1] in ("never", "on", "after"):
+        loc = ["end", *loc[2:]]
+    if loc and loc[-1] == "[key]":  # a dict key that is not one of the allowed ones
+        return f"{where}: {'.'.join(loc[:-2])} for {value!r}: use {', '.join(TIER_NAMES)}"
+    loc = [part for part in loc if not part.isdigit()]  # 'platforms', not 'platforms.0'
+    field = ".".join(loc)
+    name = f"'{field}'"
+    if kind in ("value_error", "assertion_error"):
+        text = str(ctx.get("error", error["msg"]))
+        return f"{where}: {text}" if not loc or text.startswith(f"'{loc[-1]}'") else f"{where}: {name}: {text}"
+    if kind == "union_tag_invalid":
+        name = f"'{field}.kind'" if field else "'kind'"
+        return f"{where}: {name} must be one of {ctx.get('expected_tags')}, not {ctx.get('tag')!r}"
+    if kind == "missing":
+        return f"{where}: {name} is missing"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field {name}"
+    if kind == "literal_error":
+        return f"{where}: {name} must be {str(ctx.get('expected', '')).replace(chr(39), '')}, not {value!r}"
+    if kind == "string_too_long":
+        return f"{where}: {name} has at most {ctx.get('max_length'):,} characters"
+    if kind == "string_type":
+        return f"{where}: {name} must be text, not {value!r}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{where}: {name} must be true or false, not {value!r}"
+    if not field:
+        return f"{where}: {error['msg']}"
+    return f"{where}: {name}: {error['msg']}"
+
+
+def parse_campaign_spec(document: Any, what: str = "campaign") -> CampaignSpec:
+    """A spec from a decoded JSON object (a row, a file, a draft), or a UserError naming the place."""
+    if isinstance(document, CampaignSpec):
+        return document
+    if isinstance(document, dict) and isinstance(document.get("audience"), dict):
+        from core.segments.definition import parse_definition
+
+        try:  # the audience's own messages name the group and filter
+            document = {**document, "audience": parse_definition(document["audience"])}
+        except UserError as error:
+            raise UserError(f"{what}: audience: {error}") from None
+    try:
+        return CampaignSpec.model_validate(document)
+    except ValidationError as error:
+        raise UserError(_one_line(error.errors(include_url=False)[0], what)) from None
+
+
+def parse_schedule(document: Any) -> SendNow | SendOnce | Recurring:
+    """A schedule alone (e.g. a campaigns row's schedule column for dispatch)."""
+    if isinstance(document, SendNow | SendOnce | Recurring):
+        return document
+    return parse_campaign_spec({"schedule": document}).schedule
+
+
+def parse_settings(document: Any) -> DeliverySettings:
+    if isinstance(document, DeliverySettings):
+        return document
+    return parse_campaign_spec({"settings": document or {}}).settings
