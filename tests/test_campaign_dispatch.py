@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +12,7 @@ from core import segments
 from core.campaigns import CampaignSpec, dispatch, launch, list_campaigns, save_draft, transition, validate
 from core.campaigns import schedule as sch
 from core.campaigns.audience import reachable_user_ids, users_frame
+from core.campaigns.spec import parse_schedule
 from core.campaigns.store import duplicate, get_campaign, next_send
 from core.errors import UserError
 from tests.campaign_fixtures import MESSAGE, daily, make_campaign
@@ -56,7 +57,9 @@ def expected_rows(engine, schedule, launched_at, until):
 
     users = users_frame(engine)
     pairs = []
-    for wall in sch.wall_occurrences(schedule, launched_at - timedelta(days=2), until + timedelta(days=2)):
+    for wall in sch.wall_occurrences(
+        parse_schedule(schedule), launched_at - timedelta(days=2), until + timedelta(days=2)
+    ):
         ids = segments.matching_user_ids(LAPSED, engine=engine, now=wall)
         for uid in ids:
             u = users.loc[uid]
@@ -143,7 +146,7 @@ def test_lifecycle_pause_resume_stop_duplicate_and_edit_only_drafts(demo_engine,
         name="Draft one", audience=IOS, channel="push", platforms=["iOS"], message=MESSAGE, schedule=schedule
     )
     draft = save_draft(spec, demo_engine)
-    spec.name = "Draft one, renamed"
+    spec = spec.model_copy(update={"name": "Draft one, renamed"})
     save_draft(spec, demo_engine, draft, expected_version=1)
     with pytest.raises(UserError, match="changed elsewhere"):
         save_draft(spec, demo_engine, draft, expected_version=1)
@@ -160,7 +163,11 @@ def test_lifecycle_pause_resume_stop_duplicate_and_edit_only_drafts(demo_engine,
         transition(draft, "resume", demo_engine)
     copy = duplicate(draft, demo_engine)
     copy_spec, record = get_campaign(copy, demo_engine)
-    assert (copy_spec.name, record["status"], copy_spec.schedule) == ("Copy of Draft one, renamed", "draft", schedule)
+    assert (copy_spec.name, record["status"], copy_spec.schedule) == (
+        "Copy of Draft one, renamed",
+        "draft",
+        parse_schedule(schedule),
+    )
     listing = list_campaigns(demo_engine, now=demo_anchor).set_index("name")
     assert listing.loc["Copy of Draft one, renamed", "status"] == "draft"
     assert listing.loc["Draft one, renamed", "next_send"] == "—"
@@ -204,8 +211,7 @@ def test_validation_blocks_launch(demo_engine, demo_anchor, changes, fragment):
         schedule=weekly_from(demo_anchor),
     )
     assert validate(spec, demo_engine, demo_anchor).errors == []
-    for key, value in changes.items():
-        setattr(spec, key, value)
+    spec = CampaignSpec.model_validate({**spec.to_json(), **changes})
     result = validate(spec, demo_engine, demo_anchor)
     assert any(fragment in e for e in result.errors), result.errors
     with pytest.raises(UserError, match="cannot launch"):
@@ -247,8 +253,10 @@ def test_validation_warns_on_long_copy_and_tiny_audience(demo_engine, demo_ancho
 )
 def test_validation_warns_when_the_first_local_send_has_passed_in_some_zones(demo_engine, demo_anchor, kind, outcome):
     day = demo_anchor.date() + timedelta(days=2)
-    schedule = {**weekly_from(demo_anchor), "kind": kind, "start": day.isoformat(), "time": "12:00"}
+    schedule = {**weekly_from(demo_anchor), "start": day.isoformat(), "time": "12:00"}
     schedule["weekdays"] = [sch.WEEKDAYS[day.weekday()]]
+    if kind == "once":
+        schedule = {"kind": "once", "start": day.isoformat(), "time": "12:00"}
     now = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)  # noon UTC: east of UTC has passed
     spec = CampaignSpec(
         name="Noon", audience=IOS, channel="push", platforms=["iOS"], message=MESSAGE, schedule=schedule
@@ -270,8 +278,8 @@ def test_validation_warns_when_the_first_local_send_has_passed_in_some_zones(dem
 
 
 def test_next_send_is_the_next_local_occurrence(demo_anchor):
-    schedule = weekly_from(demo_anchor)
-    first = datetime.fromisoformat(schedule["start"] + "T17:45")
+    schedule = parse_schedule(weekly_from(demo_anchor))
+    first = datetime.combine(schedule.start, time(17, 45))
     assert next_send(schedule, "scheduled", demo_anchor, demo_anchor) == first
     assert next_send(schedule, "scheduled", demo_anchor, first + timedelta(days=2)) == first + timedelta(days=7)
     assert next_send(schedule, "stopped", demo_anchor, demo_anchor) is None

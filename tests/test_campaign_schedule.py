@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from core.campaigns import schedule as sch
-from core.campaigns.spec import parse_schedule, parse_settings
 from core.campaigns.audience import reachable_user_ids, users_frame
 from core.campaigns.coverage import audience_coverage, check_coverage, last_used_window, without_last_used_window
+from core.campaigns.spec import parse_schedule, parse_settings
 from core.errors import UserError
 from core.segments import parse_definition
 from core.timeutil import utcnow

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from core import segments
-from core.campaigns import CampaignSpec, get_campaign, save_draft
+from core.campaigns import CampaignSpec, Message, get_campaign, save_draft
 from core.errors import UserError
 from core.importer import import_events
 from core.timeutil import utcnow
@@ -52,10 +52,7 @@ def test_sessions_saving_the_same_name_at_once_get_one_segment_and_clear_errors(
 
 def test_two_sessions_editing_one_segment_cannot_overwrite_each_other(demo_engine):
     saved = segments.save_segment(demo_engine, "Shared", LAPSED)
-    edits = [
-        {**LAPSED, "groups": [{"match": "all", "filters": [{"type": "platform", "values": [platform]}]}]}
-        for platform in ("iOS", "Android")
-    ]
+    edits = [segments.definition_of({"type": "platform", "values": [platform]}) for platform in ("iOS", "Android")]
     results = _together(
         2, lambda i: segments.update_segment(demo_engine, saved.id, edits[i], expected_version=saved.version)
     )
@@ -76,7 +73,7 @@ def test_two_sessions_editing_one_campaign_draft_cannot_overwrite_each_other(dem
     titles = ["We miss you", "Come back"]
 
     def edit(i):
-        changed = CampaignSpec(**{**spec.__dict__, "message": {"title": titles[i], "body": "Hi {{ first_name }}"}})
+        changed = spec.model_copy(update={"message": Message(title=titles[i], body="Hi {{ first_name }}")})
         return save_draft(changed, demo_engine, campaign_id, expected_version=version)
 
     results = _together(2, edit)
@@ -84,12 +81,12 @@ def test_two_sessions_editing_one_campaign_draft_cannot_overwrite_each_other(dem
     assert len(losers) == 1
     assert "changed" in str(losers[0]) and "reload" in str(losers[0])
     stored, row = get_campaign(campaign_id, demo_engine)
-    assert stored.message["title"] in titles
+    assert stored.message.title in titles
     assert row["version"] == version + 1
 
 
 def test_reading_while_an_import_runs_sees_before_or_after_never_a_mix(demo_engine, tmp_path):
-    everyone = {"version": 1, "match": "all", "groups": [], "exclude": []}
+    everyone = segments.empty_definition()
     before = segments.count(everyone, demo_engine)
     rows = "".join(f"imported-{i},session,2026-01-01T10:00:00Z\n" for i in range(3_000))
     path = tmp_path / "events.csv"

@@ -27,6 +27,7 @@ from core.campaigns import (
 from core.campaigns import schedule as sch
 from core.campaigns.audience import users_frame
 from core.campaigns.rules import cap_blocked
+from core.campaigns.spec import parse_schedule, parse_settings
 from core.errors import UserError
 from core.models import OutboxMessage
 from tests import campaign_fixtures
@@ -273,6 +274,7 @@ def test_a_window_ending_at_a_time_that_does_not_exist_ends_an_hour_later():
 )
 def test_schedule_verdict_warns_when_the_send_time_is_in_quiet_hours(schedule, quiet, settings, fragment):
     now = utc("Europe/Paris", 2029, 12, 1, 23, 30)
+    schedule, settings = parse_schedule(schedule), parse_settings(settings)
     verdict = schedule_verdict(schedule, DeliveryRules(quiet=quiet), settings, "Europe/Paris", now)
     assert verdict is None if fragment is None else fragment in verdict
 

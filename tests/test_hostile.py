@@ -22,7 +22,7 @@ from core.segments.export import export_csv_bytes
 from core.timeutil import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
-EVERYONE = {"version": 1, "match": "all", "groups": [], "exclude": []}
+EVERYONE = segments.empty_definition()
 SCRIPT_NAME = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -137,13 +137,13 @@ def test_time_zones_that_do_not_exist_are_refused_and_change_nothing(demo_engine
 def test_malformed_or_crafted_definitions_never_reach_the_database_unchecked(demo_engine, definition):
     users_before = segments.count(EVERYONE, demo_engine)
     try:
-        result = segments.count(definition, demo_engine)
+        result = segments.count(segments.parse_definition(definition), demo_engine)
     except UserError as error:
         assert str(error)  # a message, not a crash
     else:
         assert result == 0  # a crafted value is just a value that matches nobody
     with pytest.raises(UserError):
-        segments.save_segment(demo_engine, "crafted", {**definition, "groups": "x"})
+        segments.save_segment(demo_engine, "crafted", segments.parse_definition({**definition, "groups": "x"}))
     assert segments.count(EVERYONE, demo_engine) == users_before
 
 
@@ -152,20 +152,10 @@ def test_data_too_big_for_memory_is_counted_and_exported_in_sql(demo_engine, mon
     from core.segments import store
     from core.segments.export import export_chunks
 
-    lapsed = {
-        "version": 1,
-        "match": "all",
-        "groups": [
-            {
-                "match": "all",
-                "filters": [
-                    {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
-                    {"type": "platform", "values": ["iOS"]},
-                ],
-            }
-        ],
-        "exclude": [],
-    }
+    lapsed = segments.definition_of(
+        {"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"},
+        {"type": "platform", "values": ["iOS"]},
+    )
     now = utcnow()  # one instant for every count below: "more than 2 weeks" moves with the clock
     expected_count = segments.count(lapsed, demo_engine, now)
     expected_ids = segments.matching_user_ids(lapsed, demo_engine, now)

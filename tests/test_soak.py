@@ -24,19 +24,14 @@ OPERATIONS = int(__import__("os").environ.get("SOAK_OPS", 10_000))
 PLATFORMS = ["iOS", "Android", "Web"]
 
 
-def _definition(rng: random.Random) -> dict:
+def _definition(rng: random.Random) -> segments.SegmentDefinition:
     filters = [
         {"type": "last_used", "op": "more_than", "value": rng.randint(0, 6), "unit": "weeks"},
         {"type": "platform", "values": rng.sample(PLATFORMS, rng.randint(1, 3))},
         {"type": "last_used", "op": "less_than", "value": rng.randint(1, 120), "unit": "days"},
     ]
     chosen = rng.sample(filters, rng.randint(1, 3))
-    return {
-        "version": 1,
-        "match": "all",
-        "groups": [{"match": rng.choice(["all", "any"]), "filters": chosen}],
-        "exclude": [],
-    }
+    return segments.definition_of(*chosen, match=rng.choice(["all", "any"]))
 
 
 def test_ten_thousand_mixed_operations_leave_every_saved_object_intact(demo_engine):
@@ -139,7 +134,7 @@ def test_ten_thousand_mixed_operations_leave_every_saved_object_intact(demo_engi
     assert stored == saved
     for campaign_id, expected in campaigns.items():
         spec, record = get_campaign(campaign_id, demo_engine)
-        assert (spec.name, record["status"], spec.message["title"]) == (
+        assert (spec.name, record["status"], spec.message.title) == (
             expected["name"],
             expected["status"],
             expected["title"],
