@@ -10,6 +10,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core import segments
+from core.campaigns.spec import parse_schedule
 from core.campaigns.store import next_send
 from core.db import bulk_insert, session_scope
 from core.models import Campaign, Prediction
@@ -70,8 +71,8 @@ def test_lapsed_users_tutorial_end_to_end(app_database):
     click(at, "Next")
 
     # 3. Weekly on Thursday at 17:45 in each user's local time, with the sessions chart.
-    at.radio(key="c_kind").set_value("Recurring").run()
-    at.selectbox(key="c_frequency").set_value("Weekly").run()
+    at.radio(key="c_kind").set_value("recurring").run()
+    at.selectbox(key="c_frequency").set_value("weekly").run()
     at.multiselect(key="c_weekdays").set_value(["TH"])
     at.time_input(key="c_time").set_value(time(17, 45))
     at.checkbox(key="c_local_time").check().run()
@@ -109,14 +110,15 @@ def test_lapsed_users_tutorial_end_to_end(app_database):
         "interval": 1,
         "end": {"kind": "never"},
         "weekdays": ["TH"],
+        "month_day": None,
     }
     assert campaign.launched_at is not None
-    upcoming = next_send(campaign.schedule, campaign.status, campaign.launched_at, utcnow())
+    upcoming = next_send(parse_schedule(campaign.schedule), campaign.status, campaign.launched_at, utcnow())
     assert upcoming.weekday() == 3 and upcoming.time() == time(17, 45)
     assert timedelta(0) <= upcoming - utcnow() <= timedelta(days=8)
     listing = at.dataframe[0].value.set_index("name")
     assert listing.loc["Lapsed user message - 2 weeks", "status"] == "scheduled"
-    assert listing.loc["Lapsed user message - 2 weeks", "next send"] == f"{upcoming:%a %d %b %Y %H:%M} local"
+    assert listing.loc["Lapsed user message - 2 weeks", "next_send"] == f"{upcoming:%a %d %b %Y %H:%M} local"
 
 
 def test_without_a_saved_segment_the_target_step_links_to_where_audiences_are_made(app_database):
@@ -148,7 +150,7 @@ def test_campaign_from_a_predictions_selection_keeps_it_as_its_audience(app_data
     prediction_id = add_prediction(app_database)
     selection = LikelihoodSelection(prediction_id, categories=("High",))
     at = open_campaigns(selection.to_query_params())
-    assert at.radio(key="c_source").value == "Predictions selection"
+    assert at.radio(key="c_source").value == "selection"
     at.text_input(key="c_name").set_value("High likelihood: buy now").run()
     click(at, "Next")
     assert at.selectbox(key="c_prediction").value == prediction_id

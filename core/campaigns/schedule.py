@@ -259,6 +259,29 @@ def first_send_rollout(
     return pd.DataFrame(columns=["zone", "send_at_utc", "users", "send_at_company", "cumulative_users", "occurrence"])
 
 
+def zone_label(zone: str) -> str:
+    """A zone as people read it: its city, with spaces ("America/New_York" -> "New York")."""
+    return zone.split("/")[-1].replace("_", " ")
+
+
+def rollout_points(rollout: pd.DataFrame, names_per_point: int = 2) -> pd.DataFrame:
+    """The rollout chart's points: one per send instant (zones sent together share a label, so
+    Madrid and Berlin never print on top of each other), labels alternating above and below."""
+    columns = ["send_at_company", "cumulative_users", "label", "text_position"]
+    if rollout.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for at, group in rollout.groupby("send_at_company", sort=True):
+        cities = [zone_label(z) for z in group.sort_values("users", ascending=False)["zone"]]
+        label = ", ".join(cities[:names_per_point]) + (
+            f" +{len(cities) - names_per_point}" if len(cities) > names_per_point else ""
+        )
+        rows.append({"send_at_company": at, "cumulative_users": int(group["cumulative_users"].max()), "label": label})
+    frame = pd.DataFrame(rows)
+    frame["text_position"] = ["top left" if i % 2 == 0 else "bottom right" for i in range(len(frame))]
+    return frame[columns]
+
+
 def occurrence_gaps(schedule: Schedule, sample: int = 60) -> tuple[timedelta, timedelta] | None:
     """Shortest and longest time between consecutive sends (None when it sends at most once)."""
     if schedule.kind != "recurring":
