@@ -31,7 +31,6 @@ from core.campaigns.spec import (
     parse_campaign_spec,
 )
 from core.segments.definition import SegmentDefinition, predictions_used
-from core.tiers import TIER_BY_NAME
 
 Kind = Literal["now", "once", "recurring"]
 Frequency = Literal["daily", "weekly", "monthly"]
@@ -187,12 +186,11 @@ class ComposerDraft(BaseModel):
 
 
 def selection_sentence(definition: SegmentDefinition, prediction_names: Mapping[int, str]) -> str:
-    """A Predictions selection in words, naming the prediction ("High likelihood of “Purchase in 30 days”")."""
+    """A Predictions selection in words, naming the prediction: High likelihood of “Purchase in 30 days”."""
     spec = definition.groups[0].filters[0]
     name = prediction_names.get(spec.prediction, f"prediction {spec.prediction}")
     if spec.type == "likelihood_category":
-        tiers = ", ".join(TIER_BY_NAME[c].label() for c in spec.categories)
-        return f"{tiers} of “{name}”"
+        return f"{' or '.join(spec.categories)} likelihood of “{name}”"
     return f"likelihood score {spec.min:g} to {spec.max:g} of “{name}”"
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS
@@ -116,7 +116,7 @@ class SendOnce(_Frozen):
     kind: Literal["once"]
     time: Clock
     start: Day
-    local_time: bool = True
+    local_time: StrictBool = True
 
 
 class Recurring(_Frozen):
@@ -130,7 +130,7 @@ class Recurring(_Frozen):
     time: Clock
     start: Day
     end: End = EndNever()
-    local_time: bool = True
+    local_time: StrictBool = True
 
     @field_validator("weekdays", mode="after")
     @classmethod
@@ -156,7 +156,7 @@ class Message(_Frozen):
 
     title: str = Field(default="", max_length=MAX_TITLE)  # push title / email subject
     body: str = Field(default="", max_length=MAX_BODY)
-    use_variants: bool = False
+    use_variants: StrictBool = False
     variants: dict[Tier, TierCopy] = Field(default_factory=dict)
     offers: dict[Tier, Annotated[str, Field(max_length=MAX_OFFER)]] = Field(
         default_factory=lambda: dict(DEFAULT_OFFERS)
@@ -174,10 +174,10 @@ class Message(_Frozen):
 class DeliverySettings(_Frozen):
     """Re-eligibility and whether the campaign obeys the company's delivery rules."""
 
-    reeligible: bool = True
+    reeligible: StrictBool = True
     reeligible_after_days: Annotated[int, _whole(0, MAX_REELIGIBLE_DAYS)] | None = None
-    obeys_frequency_cap: bool = True
-    obeys_quiet_hours: bool = True
+    obeys_frequency_cap: StrictBool = True
+    obeys_quiet_hours: StrictBool = True
     active_from: str | None = Field(default=None, max_length=40)  # set at launch and resume
 
 

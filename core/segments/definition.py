@@ -52,7 +52,7 @@ class Group(_Frozen):
 class SegmentDefinition(_Frozen):
     """Who a segment keeps: groups combined by `match`, minus anyone in an exclusion group."""
 
-    version: int = VERSION
+    version: int = Field(default=VERSION, ge=1, le=VERSION)
     match: Literal["all", "any"] = "all"
     groups: tuple[Group, ...] = Field(default=(), max_length=MAX_GROUPS)
     exclude: tuple[Group, ...] = Field(default=(), max_length=MAX_GROUPS)

@@ -226,7 +226,7 @@ def _unique(values: list[str]) -> tuple[str, ...]:
 
 class PlatformSpec(_Spec):
     type: Literal["platform"]
-    values: tuple[str, ...]
+    values: tuple[str, ...] = Field(min_length=1, max_length=MAX_VALUES)
 
     @field_validator("values", mode="before")
     @classmethod
@@ -242,7 +242,7 @@ class PlatformSpec(_Spec):
 
 class CountrySpec(_Spec):
     type: Literal["country"]
-    values: tuple[str, ...]
+    values: tuple[str, ...] = Field(min_length=1, max_length=MAX_VALUES)
 
     @field_validator("values", mode="before")
     @classmethod
@@ -257,7 +257,7 @@ class CountrySpec(_Spec):
 
 class LanguageSpec(_Spec):
     type: Literal["language"]
-    values: tuple[str, ...]
+    values: tuple[str, ...] = Field(min_length=1, max_length=MAX_VALUES)
 
     @field_validator("values", mode="before")
     @classmethod
@@ -271,7 +271,7 @@ class LanguageSpec(_Spec):
 
 class TimeZoneSpec(_Spec):
     type: Literal["timezone"]
-    values: tuple[str, ...]
+    values: tuple[str, ...] = Field(min_length=1, max_length=MAX_VALUES)
 
     @field_validator("values", mode="before")
     @classmethod
@@ -333,7 +333,7 @@ class LikelihoodScoreSpec(_Spec):
 class LikelihoodCategorySpec(_Spec):
     type: Literal["likelihood_category"]
     prediction: PredictionId
-    categories: tuple[str, ...]
+    categories: tuple[str, ...] = Field(min_length=1, max_length=len(TIER_NAMES))
 
     @field_validator("categories", mode="before")
     @classmethod
