@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core import segments
+from core.campaigns.draft import ComposerDraft
 from core.campaigns.spec import parse_schedule
 from core.campaigns.store import next_send
 from core.db import bulk_insert, session_scope
@@ -168,3 +170,104 @@ def test_campaign_from_a_predictions_selection_keeps_it_as_its_audience(app_data
     assert campaign.message["prediction_id"] == prediction_id
     assert campaign.schedule == {"kind": "now"}
     assert isinstance(campaign.launched_at, datetime)
+
+
+# --- the composer's one draft, and what a marketer reads ------------------------------------------
+
+OFFER_BODY = "Here is {{ offer }} to welcome you back."
+MISSING_PREDICTION = (
+    "The copy uses {{ offer }}, which comes from a prediction: choose one under “Likelihood from prediction”."
+)
+
+
+def review_rows(at: AppTest) -> dict[str, str]:
+    return at.table[0].value["Value"].to_dict()
+
+
+def test_an_offer_without_a_prediction_is_an_error_under_the_body_and_blocks_launch(app_database):
+    segment = segments.save_segment(app_database, "Lapsed users - 2 weeks", LAPSED_2_WEEKS)
+    at = open_campaigns()
+    at.text_input(key="c_name").set_value("Welcome back")
+    at.selectbox(key="c_segment").set_value(segment.id).run()
+    click(at, "Next")
+    assert at.selectbox(key="c_prediction").value == 0  # the segment has no prediction of its own
+    at.text_input(key="c_title").set_value("Hi")
+    at.text_area(key="c_body").set_value(OFFER_BODY).run()
+    assert [e.value for e in at.error] == [MISSING_PREDICTION]
+    click(at, "Next")
+    click(at, "Next")
+    rows = review_rows(at)
+    assert "Offers" not in rows  # offers that cannot apply are not shown
+    assert rows["Likelihood from prediction"] == "None"
+    assert MISSING_PREDICTION in [e.value for e in at.error]
+    [launch] = [b for b in at.button if b.label == "Launch campaign"]
+    assert launch.disabled
+
+
+def test_a_segment_on_a_prediction_gives_the_copy_that_prediction_and_the_review_its_name(app_database):
+    prediction_id = add_prediction(app_database)
+    high = segments.definition_of({"type": "likelihood_category", "prediction": prediction_id, "categories": ["High"]})
+    segment = segments.save_segment(app_database, "Likely buyers", high)
+    at = open_campaigns()
+    assert at.text_input(key="c_name").placeholder == "e.g. Spring sale - weekly push"
+    at.selectbox(key="c_segment").set_value(segment.id).run()
+    assert at.text_input(key="c_name").placeholder == "Likely buyers - message"
+    at.text_input(key="c_name").set_value("Buy now").run()
+    click(at, "Next")
+    assert at.selectbox(key="c_prediction").value == prediction_id
+    at.text_input(key="c_title").set_value("Hi")
+    at.text_area(key="c_body").set_value(OFFER_BODY).run()
+    assert not at.error
+    click(at, "Next")
+    click(at, "Next")
+    rows = review_rows(at)
+    assert rows["Likelihood from prediction"] == "Test purchase"
+    assert rows["Offers"] == "High: free delivery · Medium: 10% off · Low: 25% off"
+    assert not any("prediction #" in value for value in rows.values())
+
+
+def test_a_predictions_selection_is_named_by_its_prediction_and_suggests_a_name(app_database):
+    prediction_id = add_prediction(app_database)
+    at = open_campaigns(LikelihoodSelection(prediction_id, categories=("High",)).to_query_params())
+    assert at.text_input(key="c_name").placeholder == "High likelihood - Test purchase"
+    assert [i.value for i in at.info] == ["Users from the Predictions page: High likelihood of “Test purchase”."]
+    for _ in range(3):
+        click(at, "Next")
+    assert review_rows(at)["Audience"] == "Predictions selection: High likelihood of “Test purchase”"
+
+
+def test_the_draft_is_the_state_of_record_across_steps(app_database):
+    segment = segments.save_segment(app_database, "Lapsed users - 2 weeks", LAPSED_2_WEEKS)
+    at = open_campaigns()
+    at.text_input(key="c_name").set_value("Lapsed user message - 2 weeks")
+    at.selectbox(key="c_segment").set_value(segment.id).run()
+    click(at, "Next")
+    at.text_input(key="c_title").set_value("We miss you").run()
+    preview = [m.value for m in at.markdown if m.value.startswith("**User ")]
+    assert preview and re.match(r"\*\*User u\d+ \(", preview[0]), preview  # the id the Segments page shows
+    click(at, "Back")
+    assert "c_title" not in at.session_state  # the step's widgets are gone, their values are not
+    draft = at.session_state["composer_draft"]
+    assert isinstance(draft, ComposerDraft)
+    assert (draft.name, draft.segment_id, draft.message.title) == (
+        "Lapsed user message - 2 weeks",
+        segment.id,
+        "We miss you",
+    )
+    click(at, "Next")
+    assert at.text_input(key="c_title").value == "We miss you"  # seeded again from the draft
+
+    click(at, "Next")
+    at.radio(key="c_kind").set_value("once").run()
+    click(at, "Next")
+    click(at, "Save draft")
+    saved = stored(app_database, "Lapsed user message - 2 weeks")
+    assert saved.status == "draft"
+    assert (saved.schedule["kind"], saved.message["title"]) == ("once", "We miss you")
+
+    click(at, "Start over")
+    assert at.text_input(key="c_name").value == ""
+    at.radio(key="campaigns_view").set_value("Campaigns").run()
+    click(at, "Edit draft")
+    assert at.text_input(key="c_name").value == "Lapsed user message - 2 weeks"
+    assert at.session_state["composer_draft"].campaign_id == saved.id

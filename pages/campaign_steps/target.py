@@ -17,10 +17,7 @@ def render(engine) -> None:
     draft = before
     names = state.segment_names(engine)
     predictions = state.prediction_names(engine)
-    name = st.text_input(
-        "Campaign name", value=draft.name, key="c_name", placeholder=suggested_name(draft, names, predictions)
-    )
-    draft = draft.with_(name=name)
+    name_slot = st.container()  # on top, but filled last: its example fits the audience chosen below
 
     sources = list(SOURCES) if draft.selection is not None else ["segment"]
     source = st.radio(
@@ -73,6 +70,10 @@ def render(engine) -> None:
         help="Leave empty for every platform.",
     )
     draft = draft.with_(channel=channel, platforms=tuple(platforms))
+    name = name_slot.text_input(
+        "Campaign name", value=draft.name, key="c_name", placeholder=suggested_name(draft, names, predictions)
+    )
+    draft = draft.with_(name=name)
     if (draft.source, draft.segment_id) != (before.source, before.segment_id):
         # A new audience: the copy's likelihood follows the audience's own prediction, when it has one.
         definition = draft.audience_definition(state.segment_definitions(engine))
