@@ -69,7 +69,7 @@ def test_a_predictions_link_works_first_on_a_fresh_server_and_after(new_page, br
     ("path", "heading", "shows"),
     [
         ("segments", "Segments", "Likelihood category for"),
-        ("campaigns", "Campaigns", "Users from the Predictions page: prediction #"),
+        ("campaigns", "Campaigns", "Users from the Predictions page: High likelihood of “"),
     ],
 )
 def test_a_carried_selection_opens_the_segment_builder_and_the_composer(
