@@ -220,11 +220,16 @@ def _next_sends(engine, spec: CampaignSpec, reachable, company_zone: str) -> Non
     if table.empty:
         st.caption("No send is left in this schedule.")
         return
-    st.caption(f"When each of the audience's main zones receives it, in company time ({company_zone}).")
-    columns = {"Occurrence": st.column_config.TextColumn("Send (local wall clock)", width="medium")}
+    main_zones = " · ".join(f"{sch.zone_label(z)} {zone_users[z]:,}" for z in main)
+    st.caption(
+        f"When each of the audience's main zones receives it, in company time ({company_zone}). "
+        f"Users per zone: {main_zones}."
+    )
+    # Widths add up to the main column at 1280 px (815 px): no zone is cut off.
+    columns = {"Occurrence": st.column_config.TextColumn("Send (wall clock)", width=140)}
     for zone in main:
         columns[zone] = st.column_config.TextColumn(
-            f"{sch.zone_label(zone)} ({zone_users[zone]:,})", help=f"{zone}: {zone_users[zone]:,} users", width="small"
+            sch.zone_label(zone), help=f"{zone}: {zone_users[zone]:,} users", width=135
         )
     st.dataframe(table, hide_index=True, width="stretch", column_config=columns, row_height=52)
     rollout = sch.rollout_points(sch.first_send_rollout(spec.schedule, zone_users, now, company_zone))

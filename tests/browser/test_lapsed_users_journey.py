@@ -135,6 +135,8 @@ def test_lapsed_users_get_a_weekly_push_on_thursday_evening(page, engine):
     page.get_by_text(re.compile(r"Sessions by local hour of day \(Thursday, [\d,]+ sessions\)")).wait_for()
     page.get_by_text("send 17:45").wait_for()
     page.get_by_role("heading", name="Next sends").wait_for()
+    page.get_by_text("How the first send rolls across time zones").wait_for()
+    screenshot(page, "campaign-schedule")  # test-artifacts only: the next-sends table and the rollout chart
     ui.click(page, "Next")
 
     # Step 4, review and launch.
