@@ -317,7 +317,7 @@ def test_rollout_points_share_one_label_per_instant_without_underscores():
     points = sch.rollout_points(rollout)
     assert points["label"].tolist() == ["Berlin, Madrid +1", "New York"]
     assert points["cumulative_users"].tolist() == [15, 19]
-    assert points["text_position"].tolist() == ["top left", "bottom right"]
+    assert points["text_position"].tolist() == ["top right", "bottom right"]
     assert sch.zone_label("America/Argentina/Buenos_Aires") == "Buenos Aires"
 
 

@@ -266,7 +266,8 @@ def zone_label(zone: str) -> str:
 
 def rollout_points(rollout: pd.DataFrame, names_per_point: int = 2) -> pd.DataFrame:
     """The rollout chart's points: one per send instant (zones sent together share a label, so
-    Madrid and Berlin never print on top of each other), labels alternating above and below."""
+    Madrid and Berlin never print on top of each other), labels alternating above and below,
+    the first to the right of its point so that it stays inside the chart."""
     columns = ["send_at_company", "cumulative_users", "label", "text_position"]
     if rollout.empty:
         return pd.DataFrame(columns=columns)
@@ -278,7 +279,9 @@ def rollout_points(rollout: pd.DataFrame, names_per_point: int = 2) -> pd.DataFr
         )
         rows.append({"send_at_company": at, "cumulative_users": int(group["cumulative_users"].max()), "label": label})
     frame = pd.DataFrame(rows)
-    frame["text_position"] = ["top left" if i % 2 == 0 else "bottom right" for i in range(len(frame))]
+    positions = ["top left" if i % 2 == 0 else "bottom right" for i in range(len(frame))]
+    positions[0] = "top right"  # the first label would run off the chart's left edge
+    frame["text_position"] = positions
     return frame[columns]
 
 
