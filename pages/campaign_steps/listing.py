@@ -15,9 +15,9 @@ from pages.campaign_steps import state
 # nothing is cut off; long names and schedules wrap over the row's four lines.
 LIST_COLUMNS = {
     "name": st.column_config.TextColumn("Name", width=130),
-    "audience": st.column_config.TextColumn("Audience", width=110),
-    "channel": st.column_config.TextColumn("Channel", width=120),
-    "status": st.column_config.TextColumn("Status", width=75),
+    "audience": st.column_config.TextColumn("Audience", width=105),
+    "channel": st.column_config.TextColumn("Channel", width=115),
+    "status": st.column_config.TextColumn("Status", width=85),
     "next_send": st.column_config.TextColumn("Next send", width=115),
     "schedule": st.column_config.TextColumn("Schedule", width=185),
     "messages_written": st.column_config.NumberColumn(
