@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,15 +16,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
 
 from core.errors import UserError
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'app.db'}"
+from core.settings import DEFAULT_DATABASE_URL, ROOT, load_settings  # noqa: F401 - re-exported
 
 _engines: dict[str, Engine] = {}
 
 
 def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    """Read on each call: `--database-url` changes it for one command."""
+    return load_settings().database_url
 
 
 def make_engine(url: str | None = None) -> Engine:

@@ -16,6 +16,7 @@ from core.campaigns.spec import Message, parse_campaign_spec, parse_schedule
 from core.errors import UserError
 from core.segments import definition_of, parse_definition
 from core.segments.schema_doc import DOC, with_schema
+from core.settings import DEFAULT_DATABASE_URL, load_settings
 
 
 def _in_group(spec) -> dict:
@@ -324,3 +325,39 @@ def test_rollout_points_share_one_label_per_instant_without_underscores():
 def test_parse_schedule_passes_a_typed_schedule_through():
     schedule = parse_schedule({"kind": "now"})
     assert parse_schedule(schedule) is schedule
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, (DEFAULT_DATABASE_URL, 5_000_000)),
+        ({"DATABASE_URL": "  ", "LIKELY_IN_MEMORY_USERS": ""}, (DEFAULT_DATABASE_URL, 5_000_000)),
+        ({"DATABASE_URL": "sqlite://", "LIKELY_IN_MEMORY_USERS": "1_000"}, ("sqlite://", 1_000)),
+    ],
+)
+def test_settings_come_from_the_environment_once_parsed(environ, expected):
+    settings = load_settings(environ)
+    assert (settings.database_url, settings.in_memory_users) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "lots",
+            "the environment variable LIKELY_IN_MEMORY_USERS must be a whole number of users from 0 to 10,000,000,000, not 'lots'",
+        ),
+        (
+            "-5",
+            "the environment variable LIKELY_IN_MEMORY_USERS must be a whole number of users from 0 to 10,000,000,000, not '-5'",
+        ),
+        (
+            "1e9",
+            "the environment variable LIKELY_IN_MEMORY_USERS must be a whole number of users from 0 to 10,000,000,000, not '1e9'",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(value, message):
+    with pytest.raises(UserError) as error:
+        load_settings({"LIKELY_IN_MEMORY_USERS": value})
+    assert str(error.value) == message

@@ -18,7 +18,6 @@ Times are int64 microseconds since the epoch (naive UTC); a missing time is `NAT
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from sqlalchemy import Engine
 from core.channels import reachable_masks
 from core.db import data_version, get_engine
 from core.segments.filters import FilterError
+from core.settings import load_settings
 from core.tiers import TIER_NAMES
 
 NAT = np.iinfo(np.int64).min
@@ -346,7 +346,7 @@ def clear_cache() -> None:
         _stores.clear()
 
 
-IN_MEMORY_USER_LIMIT = int(os.environ.get("LIKELY_IN_MEMORY_USERS", "5000000"))
+IN_MEMORY_USER_LIMIT = load_settings().in_memory_users
 _user_counts: dict[tuple[str, int], int] = {}
 
 
