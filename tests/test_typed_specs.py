@@ -8,6 +8,8 @@ from datetime import date, time
 import pandas as pd
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.campaigns import personalise
 from core.campaigns import schedule as sch
@@ -15,6 +17,7 @@ from core.campaigns.draft import ComposerDraft, selection_sentence, suggested_na
 from core.campaigns.spec import Message, parse_campaign_spec, parse_schedule
 from core.errors import UserError
 from core.segments import definition_of, parse_definition
+from core.segments.filter_specs import SPEC_BY_TYPE
 from core.segments.schema_doc import DOC, with_schema
 from core.settings import DEFAULT_DATABASE_URL, load_settings
 
@@ -117,6 +120,14 @@ def test_a_bad_definition_is_one_line_naming_the_place(document, message):
     with pytest.raises(UserError) as error:
         parse_definition(document)
     assert str(error.value) == message
+
+
+def test_a_huge_value_is_quoted_short():
+    with pytest.raises(UserError) as error:
+        parse_definition({"groups": [{"filters": [{"type": "last_used", "op": "x" * 10**6, "value": 1}]}]})
+    message = str(error.value)
+    assert len(message) == 300 and message.endswith("…")
+    assert message.startswith("group 1, filter 1 (Last used app): 'op' must be more_than or less_than, not 'xxx")
 
 
 def test_a_definition_is_normalised_frozen_and_round_trips_through_its_stored_form():
@@ -361,3 +372,50 @@ def test_a_bad_setting_is_one_line_naming_the_variable(value, message):
     with pytest.raises(UserError) as error:
         load_settings({"LIKELY_IN_MEMORY_USERS": value})
     assert str(error.value) == message
+
+
+# Any JSON document, and documents that are nearly right, either parse or get one line: never
+# another exception, never a message over several lines.
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+FIELDS = ["type", "op", "value", "unit", "min", "max", "days", "event", "which", "values", "prediction", "categories"]
+NEARLY_A_FILTER = st.fixed_dictionaries(
+    {"type": st.sampled_from(sorted(SPEC_BY_TYPE) + ["nope"])},
+    optional={field: JSON for field in FIELDS[1:]},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    document=JSON
+    | st.fixed_dictionaries(
+        {"groups": st.lists(st.fixed_dictionaries({"filters": st.lists(NEARLY_A_FILTER, max_size=3)}), max_size=2)}
+    )
+)
+def test_any_document_parses_or_gets_one_line(document):
+    try:
+        definition = parse_definition(document)
+    except UserError as error:
+        assert str(error) and "\n" not in str(error)
+    else:
+        assert parse_definition(definition.to_json()) == definition  # what parses, round-trips
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    document=st.dictionaries(
+        st.sampled_from(["name", "channel", "platforms", "message", "schedule", "settings", "audience"]),
+        JSON,
+        max_size=4,
+    )
+)
+def test_any_campaign_document_parses_or_gets_one_line(document):
+    try:
+        spec = parse_campaign_spec(document)
+    except UserError as error:
+        assert str(error) and "\n" not in str(error)
+    else:
+        assert parse_campaign_spec(spec.to_row()) == spec

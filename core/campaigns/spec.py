@@ -21,7 +21,7 @@ from core.campaigns.personalise import DEFAULT_OFFERS
 from core.campaigns.schedule import WEEKDAYS
 from core.errors import UserError
 from core.instants import EARLIEST, LATEST
-from core.segments.definition import SegmentDefinition
+from core.segments.definition import SegmentDefinition, shortened
 from core.segments.filter_specs import MAX_PREDICTION_ID
 from core.tiers import TIER_NAMES
 
@@ -231,12 +231,12 @@ def _one_line(error: ErrorDetails, what: str) -> str:
         return f"{where}: {'.'.join(loc[:-2])} for {value!r}: use {', '.join(TIER_NAMES)}"
     loc = [part for part in loc if not part.isdigit()]  # 'platforms', not 'platforms.0'
     field = ".".join(loc)
-    name = f"'{field}'"
+    name = repr(field)  # a key a file made up may hold quotes or line breaks: shown escaped, on one line
     if kind in ("value_error", "assertion_error"):
         text = str(ctx.get("error", error["msg"]))
         return f"{where}: {text}" if not loc or text.startswith(f"'{loc[-1]}'") else f"{where}: {name}: {text}"
     if kind == "union_tag_invalid":
-        name = f"'{field}.kind'" if field else "'kind'"
+        name = repr(f"{field}.kind" if field else "kind")
         return f"{where}: {name} must be one of {ctx.get('expected_tags')}, not {ctx.get('tag')!r}"
     if kind == "missing":
         return f"{where}: {name} is missing"
@@ -269,7 +269,7 @@ def parse_campaign_spec(document: Any, what: str = "campaign") -> CampaignSpec:
     try:
         return CampaignSpec.model_validate(document)
     except ValidationError as error:
-        raise UserError(_one_line(error.errors(include_url=False)[0], what)) from None
+        raise UserError(shortened(_one_line(error.errors(include_url=False)[0], what))) from None
 
 
 def parse_schedule(document: Any) -> SendNow | SendOnce | Recurring:

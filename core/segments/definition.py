@@ -85,7 +85,7 @@ class SegmentDefinition(_Frozen):
 
 def _field_message(kind: str, field: str, error: ErrorDetails) -> str:
     ctx, value = error.get("ctx") or {}, error.get("input")
-    name = f"'{field}'"
+    name = repr(field)  # a key a file made up may hold quotes or line breaks: shown escaped, on one line
     if kind == "missing":
         return f"{name} is missing"
     if kind == "extra_forbidden":
@@ -138,6 +138,14 @@ def _one_line(error: ErrorDetails) -> str:
     return f"{where}: {_field_message(kind, str(loc[0]), error)}"
 
 
+MAX_MESSAGE = 300
+
+
+def shortened(message: str) -> str:
+    """A message quoting a huge value stays readable: cut, with an ellipsis."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
 def parse_definition(document: Any) -> SegmentDefinition:
     """A definition from JSON text or a decoded JSON object, or a UserError naming the place."""
     if isinstance(document, SegmentDefinition):
@@ -147,7 +155,7 @@ def parse_definition(document: Any) -> SegmentDefinition:
     try:
         return SegmentDefinition.model_validate(document)
     except ValidationError as error:
-        raise UserError(_one_line(error.errors(include_url=False)[0])) from None
+        raise UserError(shortened(_one_line(error.errors(include_url=False)[0]))) from None
 
 
 def parse_filter(spec: Any) -> FilterSpec:
