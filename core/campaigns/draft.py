@@ -167,7 +167,7 @@ class ComposerDraft(BaseModel):
             else ("after" if spec.settings.reeligible_after_days is not None else "always"),
         }
         if spec.settings.reeligible_after_days is not None:
-            fields["reeligible_days"] = spec.settings.reeligible_after_days
+            fields["reeligible_days"] = min(spec.settings.reeligible_after_days, 365)  # the composer's widest
         schedule = spec.schedule
         if schedule.kind != "now":
             hours, minutes = (int(part) for part in schedule.time.split(":"))
