@@ -16,6 +16,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.campaigns.spec import (
+    MAX_INTERVAL,
+    MAX_REELIGIBLE_DAYS,
+    MAX_SENDS,
     CampaignSpec,
     Channel,
     DeliverySettings,
@@ -60,18 +63,18 @@ class ComposerDraft(BaseModel):
     # schedule
     kind: Kind = "now"
     frequency: Frequency = "weekly"
-    interval: int = Field(default=1, ge=1, le=52)
+    interval: int = Field(default=1, ge=1, le=MAX_INTERVAL)
     weekdays: tuple[Weekday, ...] = DEFAULT_WEEKDAYS
     month_day: int = Field(default=1, ge=1, le=31)
     send_time: time = DEFAULT_SEND_TIME
     start: date  # see `new`: the composer's clock is read by the page, once
     end_kind: EndKind = "never"
     end_date: date
-    end_count: int = Field(default=10, ge=1, le=1000)
+    end_count: int = Field(default=10, ge=1, le=MAX_SENDS)
     local_time: bool = True
     # delivery
     reeligibility: Reeligibility = "always"
-    reeligible_days: int = Field(default=14, ge=0, le=365)
+    reeligible_days: int = Field(default=14, ge=0, le=MAX_REELIGIBLE_DAYS)
     obeys_cap: bool = True
     obeys_quiet: bool = True
 
@@ -167,20 +170,20 @@ class ComposerDraft(BaseModel):
             else ("after" if spec.settings.reeligible_after_days is not None else "always"),
         }
         if spec.settings.reeligible_after_days is not None:
-            fields["reeligible_days"] = min(spec.settings.reeligible_after_days, 365)  # the composer's widest
+            fields["reeligible_days"] = spec.settings.reeligible_after_days
         schedule = spec.schedule
         if schedule.kind != "now":
             hours, minutes = (int(part) for part in schedule.time.split(":"))
             fields |= {"send_time": time(hours, minutes), "start": schedule.start, "local_time": schedule.local_time}
         if schedule.kind == "recurring":
-            fields |= {"frequency": schedule.frequency, "interval": min(schedule.interval, 52)}
+            fields |= {"frequency": schedule.frequency, "interval": schedule.interval}
             fields["weekdays"] = schedule.weekdays or DEFAULT_WEEKDAYS
             fields["month_day"] = schedule.month_day or 1
             fields["end_kind"] = schedule.end.kind
             if schedule.end.kind == "on":
                 fields["end_date"] = schedule.end.date
             if schedule.end.kind == "after":
-                fields["end_count"] = min(schedule.end.count, 1000)
+                fields["end_count"] = schedule.end.count
         draft = cls.new(today)
         return draft.with_(**fields)
 

@@ -11,7 +11,7 @@ import streamlit as st
 from core import campaigns as cc
 from core.campaigns import audience as aud
 from core.campaigns import schedule as sch
-from core.campaigns.spec import CampaignSpec
+from core.campaigns.spec import MAX_INTERVAL, MAX_REELIGIBLE_DAYS, MAX_SENDS, CampaignSpec
 from core.timeutil import screen_time, utcnow
 from pages.campaign_steps import state
 
@@ -44,7 +44,7 @@ def render(engine) -> None:
         interval = b.number_input(
             f"Every how many {UNITS[frequency]}",
             min_value=1,
-            max_value=52,
+            max_value=MAX_INTERVAL,
             step=1,
             value=draft.interval,
             key="c_interval",
@@ -83,7 +83,7 @@ def render(engine) -> None:
             draft = draft.with_(end_date=b.date_input("End date", value=draft.end_date, key="c_end_date"))
         elif end_kind == "after":
             count = b.number_input(
-                "Number of sends", min_value=1, max_value=1000, step=1, value=draft.end_count, key="c_end_count"
+                "Number of sends", min_value=1, max_value=MAX_SENDS, step=1, value=draft.end_count, key="c_end_count"
             )
             draft = draft.with_(end_count=int(count))
         a, b = st.columns(2)
@@ -95,7 +95,7 @@ def render(engine) -> None:
             days = b.number_input(
                 "Days before a user may receive it again",
                 min_value=0,
-                max_value=365,
+                max_value=MAX_REELIGIBLE_DAYS,
                 step=1,
                 value=draft.reeligible_days,
                 key="c_reeligible_days",
