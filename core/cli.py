@@ -2,14 +2,21 @@
 
 Each feature module contributes its sub-commands through a `register(subparsers)` function;
 a command's handler returns the process exit code. User errors (`core.errors.UserError`) are
-printed as one clear line on stderr with exit code 2, never as a stack trace.
+printed as one clear line on stderr with exit code 2, never as a stack trace. Anything
+unexpected prints one line naming a log file that holds the traceback, with exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
+import tempfile
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
 
 from core.errors import UserError
 
@@ -19,6 +26,8 @@ COMMAND_MODULES = [  # in the order --help lists them: data, predictions, segmen
     "core.segment_commands",
     "core.campaign_commands",
 ]
+# Where tracebacks go; LIKELY_LOG_DIR overrides (the temporary folder when neither is writable).
+DEFAULT_LOG_DIR = Path(__file__).resolve().parent.parent / "data" / "logs"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,11 +43,47 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.database_url:
-        import os
-
         os.environ["DATABASE_URL"] = args.database_url
     try:
         return int(args.handler(args) or 0)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.filename is None and error.errno not in (errno.ENOSPC, errno.EROFS):
+            return _unexpected(error, argv)
+        # The machine said no (a missing folder, a read-only file, a full disk): the person can fix that.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last guard: a user never sees a traceback
+        return _unexpected(error, argv)
+
+
+def log_dir() -> Path:
+    return Path(os.environ.get("LIKELY_LOG_DIR") or DEFAULT_LOG_DIR)
+
+
+def _unexpected(error: BaseException, argv: list[str] | None) -> int:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    report = (
+        f"python -m core {' '.join(sys.argv[1:] if argv is None else argv)}\n{datetime.now(UTC).isoformat()}\n\n"
+        + "".join(traceback.format_exception(error))
+    )
+    path = None
+    for folder in (log_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix=f"likely-error-{stamp}-", suffix=".log", dir=folder)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(report)
+            path = name
+            break
+        except OSError:
+            continue
+    where = f"the details are in {path}" if path else "no log file could be written"
+    print(f"error: unexpected failure ({type(error).__name__}); {where}", file=sys.stderr)
+    return 1

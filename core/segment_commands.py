@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from core import segments
+from core.arguments import count_arg, output_arg
 from core.db import get_engine
 from core.errors import UserError
 from core.instants import instant_arg
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
 
     export = commands.add_parser("export", help="export a saved segment's users as CSV")
     export.add_argument("name", help="a saved segment's name or id")
-    export.add_argument("-o", "--output", required=True, help="the CSV file to write ('-' for stdout)")
+    export.add_argument("-o", "--output", required=True, type=output_arg, help="the CSV file to write ('-' for stdout)")
     export.add_argument("--now", type=instant_arg, help="evaluate relative dates at this UTC time")
     export.add_argument("--sql", action="store_true", help="select rows with SQL instead of the in-memory store")
     export.set_defaults(handler=_export)
@@ -48,8 +49,8 @@ def register(subparsers) -> None:
     delete.set_defaults(handler=_delete)
 
     bench = subparsers.add_parser("bench", help="measure live segment counts and exports at N users (JSON line)")
-    bench.add_argument("--users", type=int, default=1_000_000)
-    bench.add_argument("--repeat", type=int, default=50, help="timed counts per figure (default 50)")
+    bench.add_argument("--users", type=count_arg, default=1_000_000)
+    bench.add_argument("--repeat", type=count_arg, default=50, help="timed counts per figure (default 50)")
     bench.add_argument("--dir", default="bench-data", help="where bench databases live (default bench-data/)")
     bench.add_argument(
         "--random-scores", action="store_true", help="score users at random instead of training a prediction"

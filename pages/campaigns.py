@@ -516,24 +516,41 @@ def _step_schedule(engine) -> None:
 
 def _delivery_rules(engine, company_zone: str) -> None:
     """The company's delivery rules, this campaign's opt-outs, and whether the send time is in quiet hours."""
-    company = cc.delivery_rules(engine)
+    company = _company_rules(engine)
     st.markdown("**Delivery rules** (company-wide; set on the Data page)")
+    if company is None:
+        st.error(_UNREADABLE_RULES)
     a, b = st.columns(2)
     a.checkbox(
         "Obeys the frequency cap and counts toward it",
         key="c_obeys_cap",
         help="Untick for transactional messages: they are then neither held back by the cap nor counted in it.",
     )
-    a.caption(f"Frequency cap: {company.cap.sentence()}.")
+    a.caption(f"Frequency cap: {company.cap.sentence() if company else 'cannot be read'}.")
     b.checkbox("Obeys quiet hours", key="c_obeys_quiet", help="Untick for messages that must go out at any hour.")
-    b.caption(f"Quiet hours: {company.quiet.sentence()}.")
+    b.caption(f"Quiet hours: {company.quiet.sentence() if company else 'cannot be read'}.")
     spec = _spec_from_state()
     verdict = cc.schedule_verdict(spec.schedule, company, spec.settings, company_zone, utcnow())
     if verdict:
         st.warning(verdict)
 
 
-def _rule_summary(company: cc.DeliveryRules, settings: dict) -> tuple[str, str]:
+_UNREADABLE_RULES = (
+    "The stored delivery rules cannot be read: set them again on the Data page. Nothing is sent until then."
+)
+
+
+def _company_rules(engine) -> cc.DeliveryRules | None:
+    """The company's delivery rules, or None when the stored row cannot be read (dispatch refuses to run then)."""
+    try:
+        return cc.delivery_rules(engine)
+    except UserError:
+        return None
+
+
+def _rule_summary(company: cc.DeliveryRules | None, settings: dict) -> tuple[str, str]:
+    if company is None:
+        return ("Cannot be read: set it again on the Data page",) * 2
     if not company.cap.enabled:
         cap = "Off company-wide"
     elif rules.obeys_cap(settings):
@@ -674,7 +691,7 @@ def _step_review(engine) -> None:
         ("Likelihood from prediction", prediction),
         ("Schedule", sch.describe(spec.schedule, company_zone)),
         ("Receive again", again),
-        *zip(("Frequency cap", "Quiet hours"), _rule_summary(cc.delivery_rules(engine), settings), strict=True),
+        *zip(("Frequency cap", "Quiet hours"), _rule_summary(_company_rules(engine), settings), strict=True),
     ]
     st.table(pd.DataFrame(rows, columns=["Setting", "Value"]).set_index("Setting"))
     if spec.schedule.get("kind") != "now" and not check.errors:

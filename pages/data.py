@@ -103,7 +103,11 @@ st.caption(
     "Company-wide rules every campaign obeys unless its schedule step says otherwise (e.g. transactional messages). "
     "They apply when messages are written to the outbox, in each user's delivery zone."
 )
-rules = delivery_rules(engine)
+try:
+    rules = delivery_rules(engine)
+except UserError as error:  # a row that cannot be read: say so, and offer the defaults to store again
+    st.error(str(error))
+    rules = delivery.DeliveryRules()
 if "dr_saved" in st.session_state:
     st.success(st.session_state.pop("dr_saved"))
 st.markdown(f"**Frequency cap:** {rules.cap.sentence()}  \n**Quiet hours:** {rules.quiet.sentence()}")

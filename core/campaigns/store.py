@@ -197,11 +197,14 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
     after = settings.get("reeligible_after_days")
     if settings.get("reeligible") and after is not None and after < 0:
         result.errors.append("Re-eligibility: the number of days cannot be negative.")
-    quiet = rules.schedule_verdict(
-        spec.schedule or {}, rules.delivery_rules(engine), settings, company_timezone(engine), now
-    )
-    if quiet:
-        result.warnings.append(quiet)
+    try:
+        company_rules = rules.delivery_rules(engine)
+    except UserError as error:  # fail closed: no launch while a safety rule cannot be read
+        result.errors.append(str(error))
+    else:
+        quiet = rules.schedule_verdict(spec.schedule or {}, company_rules, settings, company_timezone(engine), now)
+        if quiet:
+            result.warnings.append(quiet)
     return result
 
 

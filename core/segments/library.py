@@ -16,9 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core import models
+from core.arguments import row_id
 from core.db import get_engine, session_scope
 from core.errors import UserError
 from core.segments.definition import validate
+from core.segments.sql import check_references
 from core.timeutil import utcnow
 
 MAX_NAME = 200
@@ -48,6 +50,13 @@ def clean_name(name: str) -> str:
     return name
 
 
+def checked_definition(definition: dict, engine: Engine) -> dict:
+    """The definition, valid and naming only predictions and events that exist: checked before anything is stored."""
+    definition = validate(definition)
+    check_references(definition, engine)
+    return definition
+
+
 def _check_unique(session: Session, name: str, except_id: int | None = None) -> None:
     query = sa.select(models.Segment.id, models.Segment.name).where(sa.func.lower(models.Segment.name) == name.lower())
     for row in session.execute(query):
@@ -57,8 +66,8 @@ def _check_unique(session: Session, name: str, except_id: int | None = None) -> 
 
 def _find(session: Session, name_or_id: int | str) -> models.Segment:
     row = None
-    if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.strip().isdigit()):
-        row = session.get(models.Segment, int(name_or_id))
+    if (number := row_id(name_or_id)) is not None:
+        row = session.get(models.Segment, number)
     if row is None and isinstance(name_or_id, str):
         wanted = " ".join(name_or_id.split()).lower()
         row = session.scalar(sa.select(models.Segment).where(sa.func.lower(models.Segment.name) == wanted))
@@ -70,8 +79,9 @@ def _find(session: Session, name_or_id: int | str) -> models.Segment:
 def save_segment(engine: Engine | None, name: str, definition: dict, description: str | None = None) -> SavedSegment:
     """Save a new segment; a duplicate name is refused."""
     name = clean_name(name)
-    definition = validate(definition)
-    with session_scope(engine or get_engine()) as session:
+    engine = engine or get_engine()
+    definition = checked_definition(definition, engine)
+    with session_scope(engine) as session:
         _check_unique(session, name)
         row = models.Segment(name=name, definition=definition, description=description or None)
         session.add(row)
@@ -103,8 +113,9 @@ def update_segment(
     expected_version: int | None = None,
 ) -> SavedSegment:
     """Replace a segment's definition (refused if someone else saved it since `expected_version`)."""
-    definition = validate(definition)
-    with session_scope(engine or get_engine()) as session:
+    engine = engine or get_engine()
+    definition = checked_definition(definition, engine)
+    with session_scope(engine) as session:
         row = _find(session, name_or_id)
         if expected_version is not None and row.version != expected_version:
             raise UserError(
