@@ -41,6 +41,7 @@ def _dispatch(args) -> int:
                 (report.deferred, "sent after quiet hours"),
                 (report.capped, "held back by the frequency cap"),
                 (report.quiet_dropped, "not sent in quiet hours"),
+                (report.failed, "failed to render, see last_error in the outbox"),
             )
             if counts.get(campaign_id)
         ]

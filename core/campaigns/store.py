@@ -24,6 +24,7 @@ from core.campaigns.audience import (
     reachable_user_ids,
     zone_counts,
 )
+from core.campaigns.templating import TemplateError
 from core.db import get_engine, session_scope
 from core.errors import UserError
 from core.models import AppMeta, Campaign, OutboxMessage, Segment
@@ -173,7 +174,11 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
     if spec.channel in ("push", "email") and not any("Template error" in e for e in result.errors):
         # Judge lengths on real renderings: a sample of the reachable audience, else the template text.
         sample = reachable[:SAMPLE_FOR_LENGTHS] if reachable is not None else []
-        renderings = list(personalise.render_for_users(engine, message, spec.channel, sample).values())
+        try:
+            renderings = list(personalise.render_for_users(engine, message, spec.channel, sample).values())
+        except TemplateError as error:  # a real user's data breaks the copy: fix it before launch
+            result.errors.append(f"Template error in {error.field}, {error.problem} (for a user of this audience).")
+            renderings = []
         title, body = (
             personalise.longest_copy(renderings) if renderings else (message.get("title", ""), message.get("body", ""))
         )
