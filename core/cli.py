@@ -18,6 +18,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+
 from core.errors import UserError
 
 COMMAND_MODULES = [  # in the order --help lists them: data, predictions, segments, campaigns
@@ -56,11 +58,28 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
+    except DBAPIError as error:
+        if not _database_refused(error):
+            return _unexpected(error, argv)
+        print(f"error: the database refused: {_first_line(error)}; nothing was changed", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - the last guard: a user never sees a traceback
         return _unexpected(error, argv)
+
+
+# What a database says when the environment, not the code, is at fault: the person can act on it.
+_REFUSALS = ("read-only", "readonly", "permission denied", "malformed", "not a database", "disk", "locked")
+
+
+def _database_refused(error: DBAPIError) -> bool:
+    return isinstance(error, OperationalError) or any(word in _first_line(error).lower() for word in _REFUSALS)
+
+
+def _first_line(error: DBAPIError) -> str:
+    return (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
 
 
 def log_dir() -> Path:

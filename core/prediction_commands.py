@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from core import safejson
 from core.arguments import bounded_int, count_arg, output_arg
 from core.db import get_engine
 from core.errors import UserError
@@ -70,9 +71,9 @@ def _predict(args) -> int:
         audience = None
         if args.audience:
             try:
-                audience = json.loads(args.audience)
-            except json.JSONDecodeError as error:
-                raise UserError(f"--audience is not valid JSON: {error}") from None
+                audience = safejson.loads(args.audience)
+            except safejson.JSONLimitError as error:
+                raise UserError(f"--audience {error}") from None
         prediction_id = train_prediction(
             engine,
             args.event,

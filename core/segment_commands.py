@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from core import segments
+from core import safejson, segments
 from core.arguments import count_arg, output_arg
 from core.db import get_engine
 from core.errors import UserError
@@ -60,13 +60,17 @@ def register(subparsers) -> None:
 
 def _read_definition_file(path: str) -> tuple[dict, str | None, str | None]:
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = safejson.loads(Path(path).read_bytes())
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON: {error}") from None
+    except safejson.JSONLimitError as error:
+        raise UserError(f"{path}: {error}") from None
     if isinstance(document, dict) and "definition" in document:
-        return document["definition"], document.get("name"), document.get("description")
+        name, description = document.get("name"), document.get("description")
+        for key, value in (("name", name), ("description", description)):
+            if value is not None and not isinstance(value, str):
+                raise UserError(f'{path}: "{key}" must be text, not {type(value).__name__}')
+        return document["definition"], name, description
     return document, None, None
 
 

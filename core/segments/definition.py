@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core import safejson
 from core.errors import UserError
 from core.segments.filters import FILTERS, Filter, FilterError, _unit_word
 
@@ -121,9 +122,9 @@ def validate_filter(spec: Mapping[str, Any]) -> dict:
 
 def loads(text: str) -> dict:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"the segment definition is not valid JSON: {error}") from None
+        return safejson.loads(text)
+    except safejson.JSONLimitError as error:
+        raise UserError(f"the segment definition {error}") from None
 
 
 def dumps(definition: Mapping) -> str:
