@@ -16,6 +16,7 @@ from core.campaigns import schedule as sch
 from core.campaigns.templating import VARIABLES
 from core.db import get_engine
 from core.errors import UserError
+from core.markup import plain
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from core.timeutil import screen_time, utcnow
@@ -99,7 +100,7 @@ def _receive_selection() -> None:
     try:
         selection = LikelihoodSelection.from_query_params(st.query_params.to_dict())
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     if selection is None:
         return
@@ -234,14 +235,14 @@ def _audience(engine, spec: cc.CampaignSpec):
     try:
         definition = aud.campaign_definition(engine, spec.segment_id, spec.audience)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None
     if definition is None:
         return None
     try:
         audience, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms, screen_time())
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None
     return definition, audience, reachable
 
@@ -331,7 +332,7 @@ def _show_rendering(spec: cc.CampaignSpec, rendered: personalise.Rendered, headi
         for warning in limits.copy_warnings("push", rendered.title, rendered.body, platforms):
             st.warning(warning)
         for error in limits.payload_errors(rendered.title, rendered.body, platforms):
-            st.error(error)
+            st.error(plain(error))
     else:
         with st.container(border=True):
             label = "Subject" if spec.channel == "email" else "Title"
@@ -361,7 +362,7 @@ def _step_message(engine) -> None:
 
     def field_errors(key: str) -> None:
         if key in problems:
-            st.error(f"Line {problems[key].line}: {problems[key].message}")
+            st.error(plain(f"Line {problems[key].line}: {problems[key].message}"))
 
     st.text_input(title_label, key="c_title", placeholder='We miss you, {{ first_name | default: "there" }}')
     field_errors("title")
@@ -445,7 +446,7 @@ def _preview(engine, spec: cc.CampaignSpec, broken: bool) -> None:
             + (f", {rendered[user_id].tier} tier)" if rendered[user_id].tier else ")"),
         )
     except cc.TemplateError as error:
-        st.error(f"{error.field}, line {error.problem.line}: {error.problem.message}")
+        st.error(plain(f"{error.field}, line {error.problem.line}: {error.problem.message}"))
 
 
 # ---------------------------------------------------------------- schedule
@@ -490,7 +491,7 @@ def _step_schedule(engine) -> None:
     spec = _spec_from_state()
     errors = sch.validate(spec.schedule, utcnow(), company_zone)
     for error in errors:
-        st.error(error)
+        st.error(plain(error))
     st.caption(
         f"{sch.describe(spec.schedule, company_zone)}. Company time zone: {company_zone} (for users without a zone). "
         "On daylight-saving days a time that does not exist is sent an hour later, and a time that happens twice is sent once."
@@ -701,7 +702,7 @@ def _step_review(engine) -> None:
                 "Next sends (company zone " + company_zone + "): " + "; ".join(upcoming["Occurrence"]) + " local"
             )
     for error in check.errors:
-        st.error(error)
+        st.error(plain(error))
     for warning in check.warnings:
         st.warning(warning)
     if check.ok:
@@ -733,24 +734,24 @@ def _save_clicked(spec: cc.CampaignSpec) -> None:
     try:
         cid = cc.save_draft(spec, engine, st.session_state["c_campaign_id"], st.session_state["c_version"])
     except UserError as error:
-        _flash("error", str(error))
+        _flash("error", plain(error))
         return
     st.session_state["c_campaign_id"] = cid
     st.session_state["c_version"] = cc.get_campaign(cid, engine)[1]["version"]
-    _flash("toast", f"Draft “{spec.name}” saved.")
+    _flash("toast", f"Draft “{plain(spec.name)}” saved.")
 
 
 def _launch_clicked(spec: cc.CampaignSpec) -> None:
     try:
         cc.launch(spec, get_engine(), st.session_state["c_campaign_id"], st.session_state["c_version"])
     except UserError as error:
-        _flash("error", str(error))
+        _flash("error", plain(error))
         return
     _reset_composer()
     st.session_state["campaigns_view"] = "Campaigns"
     _flash(
         "success",
-        f"Campaign “{spec.name}” launched. Due messages are written by `python -m core dispatch` (or on the Outbox view).",
+        f"Campaign “{plain(spec.name)}” launched. Due messages are written by `python -m core dispatch` (or on the Outbox view).",
     )
 
 
@@ -820,7 +821,7 @@ def _dispatch_clicked() -> None:
         )
     _flash("success", f"{report.written:,} messages written to the outbox.{held}")
     for campaign_id, problem in report.problems.items():
-        _flash("error", f"Campaign {campaign_id}: {problem}")
+        _flash("error", f"Campaign {campaign_id}: {plain(problem)}")
 
 
 def _transition_clicked(campaign_id: int, action: str, version: int) -> None:
@@ -828,7 +829,7 @@ def _transition_clicked(campaign_id: int, action: str, version: int) -> None:
         status = cc.transition(campaign_id, action, get_engine(), expected_version=version)
         _flash("toast", f"The campaign is now {status}.")
     except UserError as error:
-        _flash("error", str(error))
+        _flash("error", plain(error))
 
 
 def _duplicate_clicked(campaign_id: int) -> None:
