@@ -32,8 +32,15 @@ COMMAND_MODULES = [  # in the order --help lists them: data, predictions, segmen
 DEFAULT_LOG_DIR = Path(__file__).resolve().parent.parent / "data" / "logs"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block): what is wrong, and where to read more."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Likely: predictions, segments, campaigns.")
+    parser = _Parser(prog="python -m core", description="Likely: predictions, segments, campaigns.")
     parser.add_argument("--database-url", help="overrides DATABASE_URL for this command")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:

@@ -78,6 +78,8 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.count:
             more = f"\n(and {self.count - len(self.messages)} more problems)" if self.count > len(self.messages) else ""
+            if self.count == 1:  # one problem, one line
+                raise UserError(f"nothing was imported: {self.messages[0]}")
             raise UserError("nothing was imported:\n" + "\n".join(self.messages) + more)
 
 

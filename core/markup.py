@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import re
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones
-# Markdown, Streamlit's extensions (:color[...], :material/icon:, $math$) or HTML give a meaning.
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
+# Characters that make markup anywhere in a line (emphasis, code, links, images, HTML, strike,
+# math, tables, entities); every ASCII punctuation character may be backslash-escaped in CommonMark.
+_ANYWHERE = re.compile(r"([\\`*_{}\[\]<>!~$|&])")
+# At the start of a line: headings, bullet lists, setext underlines; and ordered lists ("1." or "1)").
+_BLOCK_MARK = re.compile(r"^([#+=-])")
+_ORDERED_MARK = re.compile(r"^(\d+)([.)])")
+# Bare URLs that GitHub-flavoured Markdown turns into links by itself.
+_WWW = re.compile(r"(?i)\b(www)\.")
+_SCHEME = re.compile(r":(?=//)")
+
+
+def _line(text: str) -> str:
+    text = _ANYWHERE.sub(r"\\\1", " ".join(text.split()))
+    text = _SCHEME.sub(r"\\:", _WWW.sub(r"\1\\.", text))
+    return _ORDERED_MARK.sub(r"\1\\\2", _BLOCK_MARK.sub(r"\\\1", text))
 
 
 def plain(text: object) -> str:
     """`text` escaped for Markdown: shown literally; line breaks kept as line breaks."""
     lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "  \n".join(_SPECIAL.sub(r"\\\1", " ".join(line.split())) for line in lines)
+    return "  \n".join(_line(line) for line in lines)

@@ -109,3 +109,9 @@ def _html(text: str) -> str:
 def test_line_breaks_in_user_text_stay_line_breaks_not_paragraphs_or_blocks():
     rendered = MarkdownIt("commonmark").render(plain("nothing was imported:\nusers.csv, line 3: # bad\n    code?"))
     assert rendered == "<p>nothing was imported:<br />\nusers.csv, line 3: # bad<br />\ncode?</p>\n"
+
+
+@pytest.mark.parametrize("text", ["see https://evil.example/x", "www.evil.example", "WWW.Evil.example/path"])
+def test_bare_urls_cannot_become_links(text):
+    escaped = plain(text)
+    assert re.search(r"(?<!\\)://", escaped) is None and "www." not in escaped.lower()
