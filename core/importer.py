@@ -124,13 +124,15 @@ class _Lines:
 
 
 def _open_quote_column(line: str) -> int:
-    """The index of the field whose opening quote is never closed on `line` (the last field otherwise)."""
+    """The index of the field whose quoting is broken on `line`: text after its closing quote, or no closing quote."""
     field, quoted, i = 0, False, 0
     while i < len(line):
         char = line[i]
         if quoted and char == '"':
             if line[i + 1 : i + 2] == '"':
                 i += 1
+            elif line[i + 1 : i + 2] not in ("", ",", "\r", "\n"):
+                return field
             else:
                 quoted = False
         elif not quoted and char == '"':

@@ -228,6 +228,8 @@ def save_draft(
     name = spec.name.strip()
     if not name:
         raise UserError("give the campaign a name before saving it")
+    if any(ord(char) < 32 for char in name):  # PostgreSQL cannot store NUL; no name needs a control character
+        raise UserError("a campaign name cannot contain control characters (tabs, line breaks, NUL)")
     row_values = spec.to_row()
     row_values["name"] = name
     try:

@@ -166,7 +166,7 @@ def _inspect_sqlite_file(engine: Engine) -> None:
 
 def _looks_like_text(data: bytes) -> bool:
     try:
-        data.decode("utf-8")
+        decoded = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return True
+    return all(char.isprintable() or char in "\t\r\n" for char in decoded)

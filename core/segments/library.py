@@ -44,6 +44,8 @@ def _saved(row: models.Segment) -> SavedSegment:
 def clean_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise UserError("give the segment a name")
+    if any(ord(char) < 32 and not char.isspace() for char in name):  # PostgreSQL cannot store NUL
+        raise UserError("a segment name cannot contain control characters such as NUL")
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
         raise UserError(f"a segment name has at most {MAX_NAME} characters (this one has {len(name)})")
