@@ -59,8 +59,13 @@ def get_engine(url: str | None = None) -> Engine:
     """The shared engine for `url` (default: `DATABASE_URL`), created once per process."""
     url = url or database_url()
     if url not in _engines:
-        _engines[url] = make_engine(url)
-        init_db(_engines[url])
+        engine = make_engine(url)
+        try:
+            init_db(engine)
+        except BaseException:
+            engine.dispose()  # refused (or failed): never handed out, so the next call checks again
+            raise
+        _engines[url] = engine
     return _engines[url]
 
 

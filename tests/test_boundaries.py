@@ -414,3 +414,37 @@ def test_a_delivery_rule_that_cannot_be_read_stops_dispatch(small_app, capsys, k
     assert outcome.code == 2
     assert message in outcome.error_line and "set the delivery rules again on the Data page" in outcome.error_line
     assert snapshot(small_app) == before
+
+
+def test_the_app_shows_a_refused_database_in_one_sentence_and_runs_no_page(databases, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import app_pointed_at
+
+    url = _foreign_database(databases)
+    before = _photo(url)
+    engine = create_engine(url)
+    try:
+        with app_pointed_at(engine, monkeypatch):
+            at = AppTest.from_file(str(boundary_fixtures.ROOT / "app.py"), default_timeout=60)
+            at.run()
+    finally:
+        engine.dispose()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [plain_error(url)]
+    assert _photo(url) == before
+
+
+def plain_error(url: str) -> str:
+    from core.markup import plain
+    from core.migrations import _where
+
+    engine = create_engine(url)
+    try:
+        where = _where(engine)
+    finally:
+        engine.dispose()
+    return plain(
+        f"{where} belongs to another application (its tables: notes); Likely left it unchanged. "
+        "Point DATABASE_URL at a new file or a Likely database"
+    )
