@@ -448,3 +448,18 @@ def plain_error(url: str) -> str:
         f"{where} belongs to another application (its tables: notes); Likely left it unchanged. "
         "Point DATABASE_URL at a new file or a Likely database"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("garbage", "DATABASE_URL 'garbage' is not a database URL"),
+        ("nosuchdb://user@host/db", "DATABASE_URL nosuchdb://user@host/db cannot be used"),
+        ("sqlite:////proc/likely/app.db", "/proc/likely: No such file or directory"),  # a folder no one can make
+    ],
+    ids=["not-a-url", "unknown-kind", "unreachable-folder"],
+)
+def test_a_database_url_that_cannot_be_used_gets_one_line(capsys, url, message):
+    outcome = run_cli(["--database-url", url, "segment", "list"], capsys)
+    assert outcome.code == 2
+    assert message in outcome.error_line
