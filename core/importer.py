@@ -96,31 +96,19 @@ def _file_name(source: Source) -> str:
     return getattr(source, "name", None) or "uploaded file"
 
 
-class _Lines:
-    """The file's physical lines for csv.reader, remembering the first line of the record being read.
-
-    The strict dialect holds one record per line: a quoted field may not run past its line. So an
-    unclosed quote is reported at its own line and column instead of swallowing the rows after it.
-    """
-
-    def __init__(self, handle: IO[str]):
-        self.handle = handle
-        self.read = 0  # physical lines handed out so far
-        self.record_start = 1
-        self.record_text = ""
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.handle)
-        self.read += 1
-        if self.read == self.record_start:
-            self.record_text = line
-        return line
-
-    def next_record(self) -> None:
-        self.record_start = self.read + 1
+def _physical_line(source: Source, number: int) -> str:
+    """Line `number` of the file as written (read again: only an error needs it)."""
+    handle = _open_text(source)
+    try:
+        for index, line in enumerate(handle, start=1):
+            if index == number:
+                return line
+        return ""
+    finally:
+        if isinstance(source, (str, Path)):
+            handle.close()
+        else:
+            handle.detach()
 
 
 def _open_quote_column(line: str) -> int:
@@ -144,42 +132,44 @@ def _open_quote_column(line: str) -> int:
 
 
 def _rows(source: Source, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs; raises UserError on a bad header, encoding or quoting."""
+    """(line number, row) pairs; raises UserError on a bad header, encoding or quoting.
+
+    The strict dialect holds one record per line: a quoted field may not run past its line. So an
+    unclosed quote is reported at its own line and column instead of swallowing the rows after it.
+    """
     name = _file_name(source)
     allowed = USER_COLUMNS if kind == "users" else EVENT_COLUMNS
     handle = _open_text(source)
-    lines = _Lines(handle)
     header: list[str] = []
 
-    def where(index: int) -> str:
+    def where(line: int, index: int) -> str:
         column = header[index] if 0 <= index < len(header) else None
-        return f"{name}, line {lines.record_start}" + (f", column '{column}'" if column else f", field {index + 1}")
+        return f"{name}, line {line}" + (f", column '{column}'" if column else f", field {index + 1}")
 
     def next_cells(reader) -> list[str] | None:
+        start = reader.line_num + 1  # the record's first physical line
         try:
             cells = next(reader)
         except StopIteration:
             return None
         except UnicodeDecodeError:
-            raise UserError(f"{name}, line {lines.read + 1}: not UTF-8 text; save the file as UTF-8 CSV") from None
+            raise UserError(f"{name}, line {reader.line_num + 1}: not UTF-8 text; save the file as UTF-8 CSV") from None
         except csv.Error as error:
-            index = _open_quote_column(lines.record_text)
+            index = _open_quote_column(_physical_line(source, start))
             if "field larger than field limit" in str(error):
-                raise UserError(
-                    f"{where(index)}: a field is longer than {csv.field_size_limit():,} characters"
-                ) from None
-            raise UserError(f"{where(index)}: a quote is not closed properly ({error})") from None
-        if lines.read > lines.record_start:
+                limit = f"{csv.field_size_limit():,}"
+                raise UserError(f"{where(start, index)}: a field is longer than {limit} characters") from None
+            raise UserError(f"{where(start, index)}: a quote is not closed properly ({error})") from None
+        if reader.line_num > start:
             index = next((i for i, cell in enumerate(cells) if "\n" in cell or "\r" in cell), len(cells) - 1)
             raise UserError(
-                f"{where(index)}: a quoted field runs past the end of its line (is a closing quote missing?)"
+                f"{where(start, index)}: a quoted field runs past the end of its line (is a closing quote missing?)"
             )
         return cells
 
     try:
-        reader = csv.reader(lines, strict=True)
+        reader = csv.reader(handle, strict=True)
         cells = next_cells(reader)
-        lines.next_record()
         if not cells or not any(cell.strip() for cell in cells):
             raise UserError(f"{name}: the file is empty; expected a header line with {', '.join(REQUIRED[kind])}")
         header = [cell.strip() for cell in cells]
@@ -194,13 +184,13 @@ def _rows(source: Source, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
             raise UserError(f"{name}, line 1: missing required column {', '.join(repr(c) for c in missing)}")
         if len(set(header)) != len(header):
             raise UserError(f"{name}, line 1: a column appears twice")
+        width = len(header)
         while (cells := next_cells(reader)) is not None:
-            line = lines.record_start
-            lines.next_record()
+            line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(cells) != len(header):
-                yield line, {"__width__": f"has {len(cells)} fields, the header has {len(header)}"}
+            if len(cells) != width:
+                yield line, {"__width__": f"has {len(cells)} fields, the header has {width}"}
                 continue
             yield line, dict(zip(header, (cell.strip() for cell in cells), strict=True))
     finally:
