@@ -89,15 +89,35 @@ def _first_line(error: DBAPIError) -> str:
     return (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
 
 
+def _without_passwords(argv: list[str]) -> list[str]:
+    """The command line as logged: a database URL's password masked."""
+    from sqlalchemy import make_url
+
+    def masked(url: str) -> str:
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - not a URL: keep nothing of it
+            return "<database url>"
+
+    shown = []
+    for index, arg in enumerate(argv):
+        if arg.startswith("--database-url="):
+            arg = "--database-url=" + masked(arg.split("=", 1)[1])
+        elif index and argv[index - 1] == "--database-url":
+            arg = masked(arg)
+        shown.append(arg)
+    return shown
+
+
 def log_dir() -> Path:
     return Path(os.environ.get("LIKELY_LOG_DIR") or DEFAULT_LOG_DIR)
 
 
 def _unexpected(error: BaseException, argv: list[str] | None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    report = (
-        f"python -m core {' '.join(sys.argv[1:] if argv is None else argv)}\n{datetime.now(UTC).isoformat()}\n\n"
-        + "".join(traceback.format_exception(error))
+    command = " ".join(_without_passwords(sys.argv[1:] if argv is None else argv))
+    report = f"python -m core {command}\n{datetime.now(UTC).isoformat()}\n\n" + "".join(
+        traceback.format_exception(error)
     )
     path = None
     for folder in (log_dir(), Path(tempfile.gettempdir())):

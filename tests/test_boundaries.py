@@ -94,7 +94,8 @@ def test_an_unexpected_failure_prints_one_line_naming_a_log_with_the_traceback(
         raise KeyError("a bug")
 
     monkeypatch.setattr("core.segments.list_segments", broken)
-    outcome = run_cli(["segment", "list"], capsys)
+    url = small_app.url.render_as_string(hide_password=False)
+    outcome = run_cli(["--database-url", url, "segment", "list"], capsys)
     assert outcome.code == 1
     line = outcome.error_line
     assert line.startswith("error: unexpected failure (KeyError); the details are in ")
@@ -102,6 +103,7 @@ def test_an_unexpected_failure_prints_one_line_naming_a_log_with_the_traceback(
     assert log.parent == tmp_path / "logs"
     assert "Traceback" in log.read_text() and "KeyError: 'a bug'" in log.read_text()
     assert "Traceback" not in outcome.err
+    assert small_app.url.password is None or small_app.url.password not in log.read_text()
 
 
 # --- imports ------------------------------------------------------------------------------------
