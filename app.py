@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from core.db import get_engine
+from core.errors import UserError
+from core.markup import plain
 from pages import FRAME_FLAG, OPEN_PARAM
 
 st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide")
@@ -55,4 +58,9 @@ if OPEN_PARAM in st.query_params:  # a deep link that first ran without the fram
     target = params.pop(OPEN_PARAM)
     if target in [file for file, *_ in SCREENS]:
         st.switch_page(target, query_params=params)
+try:
+    get_engine()  # a database Likely must not touch is refused here, in one sentence, before any page runs
+except UserError as refusal:
+    st.error(plain(refusal))
+    st.stop()
 page.run()

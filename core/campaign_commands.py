@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core.arguments import id_arg
 from core.db import get_engine
 from core.errors import UserError
 from core.instants import parse_instant
@@ -19,7 +20,7 @@ def _iso(value: str) -> datetime:
 def register(subparsers) -> None:
     dispatch = subparsers.add_parser("dispatch", help="write every due campaign message to the outbox (idempotent)")
     dispatch.add_argument("--until", type=str, help="send instants up to this UTC date-time (default: now)")
-    dispatch.add_argument("--campaign", type=int, action="append", help="only this campaign id (repeatable)")
+    dispatch.add_argument("--campaign", type=id_arg, action="append", help="only this campaign id (repeatable)")
     dispatch.set_defaults(handler=_dispatch)
 
     campaign = subparsers.add_parser("campaign", help="campaigns")
@@ -40,6 +41,7 @@ def _dispatch(args) -> int:
                 (report.deferred, "sent after quiet hours"),
                 (report.capped, "held back by the frequency cap"),
                 (report.quiet_dropped, "not sent in quiet hours"),
+                (report.failed, "failed to render, see last_error in the outbox"),
             )
             if counts.get(campaign_id)
         ]

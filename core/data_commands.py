@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.arguments import count_arg, seed_arg
 from core.db import get_engine
 from core.demo import ensure_demo_database
 from core.importer import import_events, import_users
@@ -12,8 +13,8 @@ from core.seed import generate
 
 def register(subparsers) -> None:
     seed = subparsers.add_parser("seed", help="replace all data with deterministic demo data")
-    seed.add_argument("--users", type=int, default=50_000, help="how many users (default 50,000)")
-    seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    seed.add_argument("--users", type=count_arg, default=50_000, help="how many users (default 50,000)")
+    seed.add_argument("--seed", type=seed_arg, default=7, help="random seed (default 7)")
     seed.add_argument("--anchor", type=instant_arg, help="the data's 'now' (default: today 00:00 UTC)")
     seed.set_defaults(handler=_seed)
 
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
     imp.set_defaults(handler=_import)
 
     setup = subparsers.add_parser("setup", help="create the database with demo data if it holds no users yet")
-    setup.add_argument("--users", type=int, default=50_000)
+    setup.add_argument("--users", type=count_arg, default=50_000)
     setup.set_defaults(handler=_setup)
 
 

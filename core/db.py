@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, make_url, select
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
@@ -29,6 +30,17 @@ def database_url() -> str:
 def make_engine(url: str | None = None) -> Engine:
     """A new engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
     url = url or database_url()
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise UserError(f"DATABASE_URL {url!r} is not a database URL (e.g. sqlite:///data/app.db)") from None
+    try:
+        return _make_engine(url)
+    except (ArgumentError, ImportError) as error:  # an unknown database kind or a driver that is not installed
+        raise UserError(f"DATABASE_URL {make_url(url)!r} cannot be used: {error}") from None
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         if not in_memory:
@@ -57,8 +69,13 @@ def get_engine(url: str | None = None) -> Engine:
     """The shared engine for `url` (default: `DATABASE_URL`), created once per process."""
     url = url or database_url()
     if url not in _engines:
-        _engines[url] = make_engine(url)
-        init_db(_engines[url])
+        engine = make_engine(url)
+        try:
+            init_db(engine)
+        except BaseException:
+            engine.dispose()  # refused (or failed): never handed out, so the next call checks again
+            raise
+        _engines[url] = engine
     return _engines[url]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import zlib
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from zoneinfo import available_timezones
 
 from sqlalchemy import Engine, select
 
-from core import facts, models
+from core import facts, models, safejson
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
 from core.instants import parse_instant
@@ -42,6 +41,11 @@ USER_COLUMNS = (
 EVENT_COLUMNS = ("user_id", "event", "timestamp", "value", "properties")
 REQUIRED = {"users": ("user_id",), "events": ("user_id", "event", "timestamp")}
 MAX_LENGTH = {"user_id": 128, "first_name": 100, "email": 254, "language": 8, "event": 100, "properties": 10_000}
+# An event's value is bounded so that totals (a user's total_spent sums every purchase) stay
+# finite on every backend: a billion events at the limit still sum far below a float's range.
+MAX_VALUE = 1e15
+MIN_VALUE = 1e-300  # below this PostgreSQL's float8 refuses the text on input
+MAX_PROPERTY_DEPTH = 5
 MAX_ERRORS_SHOWN = 10
 CHUNK_ROWS = 50_000
 _TRUE = {"1", "true", "yes", "y", "t"}
@@ -74,6 +78,8 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.count:
             more = f"\n(and {self.count - len(self.messages)} more problems)" if self.count > len(self.messages) else ""
+            if self.count == 1:  # one problem, one line
+                raise UserError(f"nothing was imported: {self.messages[0]}")
             raise UserError("nothing was imported:\n" + "\n".join(self.messages) + more)
 
 
@@ -90,22 +96,83 @@ def _file_name(source: Source) -> str:
     return getattr(source, "name", None) or "uploaded file"
 
 
+def _physical_line(source: Source, number: int) -> str:
+    """Line `number` of the file as written (read again: only an error needs it)."""
+    handle = _open_text(source)
+    try:
+        for index, line in enumerate(handle, start=1):
+            if index == number:
+                return line
+        return ""
+    finally:
+        if isinstance(source, (str, Path)):
+            handle.close()
+        else:
+            handle.detach()
+
+
+def _open_quote_column(line: str) -> int:
+    """The index of the field whose quoting is broken on `line`: text after its closing quote, or no closing quote."""
+    field, quoted, i = 0, False, 0
+    while i < len(line):
+        char = line[i]
+        if quoted and char == '"':
+            if line[i + 1 : i + 2] == '"':
+                i += 1
+            elif line[i + 1 : i + 2] not in ("", ",", "\r", "\n"):
+                return field
+            else:
+                quoted = False
+        elif not quoted and char == '"':
+            quoted = True
+        elif not quoted and char == ",":
+            field += 1
+        i += 1
+    return field
+
+
 def _rows(source: Source, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs; raises UserError on a bad header or encoding."""
+    """(line number, row) pairs; raises UserError on a bad header, encoding or quoting.
+
+    The strict dialect holds one record per line: a quoted field may not run past its line. So an
+    unclosed quote is reported at its own line and column instead of swallowing the rows after it.
+    """
     name = _file_name(source)
     allowed = USER_COLUMNS if kind == "users" else EVENT_COLUMNS
     handle = _open_text(source)
-    try:
-        reader = csv.reader(handle)
+    header: list[str] = []
+
+    def where(line: int, index: int) -> str:
+        column = header[index] if 0 <= index < len(header) else None
+        return f"{name}, line {line}" + (f", column '{column}'" if column else f", field {index + 1}")
+
+    def next_cells(reader) -> list[str] | None:
+        start = reader.line_num + 1  # the record's first physical line
         try:
-            header = next(reader, None)
+            cells = next(reader)
+        except StopIteration:
+            return None
         except UnicodeDecodeError:
-            raise UserError(f"{name}, line 1: the file is not UTF-8 text; save it as UTF-8 CSV") from None
+            raise UserError(f"{name}, line {reader.line_num + 1}: not UTF-8 text; save the file as UTF-8 CSV") from None
         except csv.Error as error:
-            raise UserError(f"{name}, line 1: {error}") from None
-        if not header or not any(cell.strip() for cell in header):
+            index = _open_quote_column(_physical_line(source, start))
+            if "field larger than field limit" in str(error):
+                limit = f"{csv.field_size_limit():,}"
+                raise UserError(f"{where(start, index)}: a field is longer than {limit} characters") from None
+            raise UserError(f"{where(start, index)}: a quote is not closed properly ({error})") from None
+        if reader.line_num > start:
+            index = next((i for i, cell in enumerate(cells) if "\n" in cell or "\r" in cell), len(cells) - 1)
+            raise UserError(
+                f"{where(start, index)}: a quoted field runs past the end of its line (is a closing quote missing?)"
+            )
+        return cells
+
+    try:
+        reader = csv.reader(handle, strict=True)
+        cells = next_cells(reader)
+        if not cells or not any(cell.strip() for cell in cells):
             raise UserError(f"{name}: the file is empty; expected a header line with {', '.join(REQUIRED[kind])}")
-        header = [cell.strip() for cell in header]
+        header = [cell.strip() for cell in cells]
         unknown = [cell for cell in header if cell not in allowed]
         if unknown:
             raise UserError(
@@ -117,23 +184,13 @@ def _rows(source: Source, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
             raise UserError(f"{name}, line 1: missing required column {', '.join(repr(c) for c in missing)}")
         if len(set(header)) != len(header):
             raise UserError(f"{name}, line 1: a column appears twice")
-        line = 1
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError:
-                raise UserError(
-                    f"{name}, line {reader.line_num + 1}: not UTF-8 text; save the file as UTF-8 CSV"
-                ) from None
-            except csv.Error as error:
-                raise UserError(f"{name}, line {reader.line_num}: {error}") from None
+        width = len(header)
+        while (cells := next_cells(reader)) is not None:
             line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(cells) != len(header):
-                yield line, {"__width__": f"has {len(cells)} fields, the header has {len(header)}"}
+            if len(cells) != width:
+                yield line, {"__width__": f"has {len(cells)} fields, the header has {width}"}
                 continue
             yield line, dict(zip(header, (cell.strip() for cell in cells), strict=True))
     finally:
@@ -146,6 +203,21 @@ def _rows(source: Source, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
 def parse_timestamp(value: str) -> datetime:
     """ISO 8601 to naive UTC within the supported range (`core.instants`)."""
     return parse_instant(value)
+
+
+def _parse_value(text: str) -> float:
+    """An event's value: a finite number within ±MAX_VALUE, so every sum of them stays finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"'{text[:40]}' is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"'{text[:40]}' is not a number")
+    if abs(value) > MAX_VALUE:
+        raise ValueError(f"'{text[:40]}' is out of range; values must be within ±{MAX_VALUE:,.0f}")
+    if value != 0 and abs(value) < MIN_VALUE:
+        raise ValueError(f"'{text[:40]}' is too close to zero to store; write 0")
+    return value
 
 
 def _parse_bool(value: str) -> bool:
@@ -161,6 +233,9 @@ def _check_length(row: dict[str, str], line: int, problems: _Problems) -> None:
     for column, limit in MAX_LENGTH.items():
         if len(row.get(column) or "") > limit:
             problems.add(line, column, f"is {len(row[column]):,} characters long; the limit is {limit:,}")
+    for column, value in row.items():
+        if "\x00" in value:  # PostgreSQL cannot store it, so no backend does
+            problems.add(line, column, "contains a NUL character")
 
 
 _ZONES: set[str] | None = None
@@ -234,20 +309,19 @@ def _clean_event(row: dict[str, str], line: int, problems: _Problems) -> tuple |
     value = None
     if row.get("value"):
         try:
-            value = float(row["value"])
-            if not math.isfinite(value):
-                raise ValueError
-        except ValueError:
-            problems.add(line, "value", f"'{row['value']}' is not a number")
+            value = _parse_value(row["value"])
+        except ValueError as error:
+            problems.add(line, "value", str(error))
     properties = None
     if row.get("properties"):
         try:
-            parsed = json.loads(row["properties"])
-        except json.JSONDecodeError:
+            parsed = safejson.loads(row["properties"], max_depth=MAX_PROPERTY_DEPTH)
+        except safejson.JSONLimitError as error:
             parsed = None
-            problems.add(line, "properties", "is not valid JSON")
-        if parsed is not None and not isinstance(parsed, dict):
-            problems.add(line, "properties", 'must be a JSON object like {"category": "shoes"}')
+            problems.add(line, "properties", str(error))
+        else:
+            if not isinstance(parsed, dict):
+                problems.add(line, "properties", 'must be a JSON object like {"category": "shoes"}')
         properties = row["properties"]
     if problems.count != before:
         return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from core import safejson
+from core.arguments import bounded_int, count_arg, output_arg
 from core.db import get_engine
 from core.errors import UserError
 from core.instants import instant_arg
@@ -13,7 +15,7 @@ from core.progress import printer
 def register(subparsers) -> None:
     predict = subparsers.add_parser("predict", help="train an event prediction, or refresh or retrain one")
     predict.add_argument("--event", help="the event to predict, e.g. purchase")
-    predict.add_argument("--window-days", type=int, help="how many days ahead (1-60)")
+    predict.add_argument("--window-days", type=bounded_int(1, 60, "--window-days"), help="how many days ahead (1-60)")
     predict.add_argument("--as-of", type=instant_arg, help="the prediction's 'now' (default: latest event)")
     predict.add_argument("--kind", choices=["full", "preview", "demo"], default="full")
     predict.add_argument("--name", help="default: '<Event> in next N days'")
@@ -30,16 +32,18 @@ def register(subparsers) -> None:
 
     scores = subparsers.add_parser("scores", help="export a prediction's scores as CSV (user_id,score,category)")
     scores.add_argument("prediction", help="name or id")
-    scores.add_argument("-o", "--output", required=True, help="the CSV file to write")
+    scores.add_argument("-o", "--output", required=True, type=output_arg, help="the CSV file to write")
     scores.set_defaults(handler=_scores)
 
     listing = subparsers.add_parser("predictions", help="list predictions with their quality")
     listing.set_defaults(handler=_list)
 
     bench = subparsers.add_parser("bench-slider", help="time the Predictions page's slider (one JSON line)")
-    bench.add_argument("--users", type=int, help="synthetic audience size (default: the database's own prediction)")
+    bench.add_argument(
+        "--users", type=count_arg, help="synthetic audience size (default: the database's own prediction)"
+    )
     bench.add_argument("--prediction", help="name or id (default: the first full prediction)")
-    bench.add_argument("--moves", type=int, default=200)
+    bench.add_argument("--moves", type=count_arg, default=200)
     bench.set_defaults(handler=_bench)
 
 
@@ -67,9 +71,9 @@ def _predict(args) -> int:
         audience = None
         if args.audience:
             try:
-                audience = json.loads(args.audience)
-            except json.JSONDecodeError as error:
-                raise UserError(f"--audience is not valid JSON: {error}") from None
+                audience = safejson.loads(args.audience)
+            except safejson.JSONLimitError as error:
+                raise UserError(f"--audience {error}") from None
         prediction_id = train_prediction(
             engine,
             args.event,

@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from core import segments
+from core import safejson, segments
+from core.arguments import count_arg, output_arg
 from core.db import get_engine
 from core.errors import UserError
 from core.instants import instant_arg
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
 
     export = commands.add_parser("export", help="export a saved segment's users as CSV")
     export.add_argument("name", help="a saved segment's name or id")
-    export.add_argument("-o", "--output", required=True, help="the CSV file to write ('-' for stdout)")
+    export.add_argument("-o", "--output", required=True, type=output_arg, help="the CSV file to write ('-' for stdout)")
     export.add_argument("--now", type=instant_arg, help="evaluate relative dates at this UTC time")
     export.add_argument("--sql", action="store_true", help="select rows with SQL instead of the in-memory store")
     export.set_defaults(handler=_export)
@@ -48,8 +49,8 @@ def register(subparsers) -> None:
     delete.set_defaults(handler=_delete)
 
     bench = subparsers.add_parser("bench", help="measure live segment counts and exports at N users (JSON line)")
-    bench.add_argument("--users", type=int, default=1_000_000)
-    bench.add_argument("--repeat", type=int, default=50, help="timed counts per figure (default 50)")
+    bench.add_argument("--users", type=count_arg, default=1_000_000)
+    bench.add_argument("--repeat", type=count_arg, default=50, help="timed counts per figure (default 50)")
     bench.add_argument("--dir", default="bench-data", help="where bench databases live (default bench-data/)")
     bench.add_argument(
         "--random-scores", action="store_true", help="score users at random instead of training a prediction"
@@ -59,13 +60,17 @@ def register(subparsers) -> None:
 
 def _read_definition_file(path: str) -> tuple[dict, str | None, str | None]:
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = safejson.loads(Path(path).read_bytes())
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON: {error}") from None
+    except safejson.JSONLimitError as error:
+        raise UserError(f"{path}: {error}") from None
     if isinstance(document, dict) and "definition" in document:
-        return document["definition"], document.get("name"), document.get("description")
+        name, description = document.get("name"), document.get("description")
+        for key, value in (("name", name), ("description", description)):
+            if value is not None and not isinstance(value, str):
+                raise UserError(f'{path}: "{key}" must be text, not {type(value).__name__}')
+        return document["definition"], name, description
     return document, None, None
 
 

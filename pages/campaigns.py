@@ -12,6 +12,7 @@ from core import campaigns as cc
 from core.campaigns.draft import ComposerDraft
 from core.db import get_engine
 from core.errors import UserError
+from core.markup import plain
 from core.segments import definition_of
 from core.selection import LikelihoodSelection
 from core.timeutil import utcnow
@@ -29,7 +30,7 @@ def _receive_selection() -> None:
     try:
         selection = LikelihoodSelection.from_query_params(st.query_params.to_dict())
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     if selection is None:
         return
@@ -53,7 +54,7 @@ def _dispatch_clicked() -> None:
         )
     _flash("success", f"{report.written:,} messages written to the outbox.{held}")
     for campaign_id, problem in report.problems.items():
-        _flash("error", f"Campaign {campaign_id}: {problem}")
+        _flash("error", f"Campaign {campaign_id}: {plain(problem)}")
 
 
 def _outbox(engine) -> None:

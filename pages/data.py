@@ -12,6 +12,7 @@ from core.db import database_url, get_engine
 from core.demo import regenerate_demo_data
 from core.errors import UserError
 from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_users
+from core.markup import plain
 from core.summary import database_summary
 from pages import ensure_frame
 
@@ -68,7 +69,7 @@ upload = st.file_uploader(f"{kind}.csv", type=["csv"], key=f"upload_{kind}")
 if st.button(f"Import {kind}", disabled=upload is None, type="primary"):
     importer = import_users if kind == "users" else import_events
     outcome = error = None
-    with st.status(f"Importing {upload.name}…", expanded=True) as status:
+    with st.status(f"Importing {plain(upload.name)}…", expanded=True) as status:
         try:
             outcome = importer(engine, upload, progress=st.write)
         except UserError as problem:
@@ -77,7 +78,7 @@ if st.button(f"Import {kind}", disabled=upload is None, type="primary"):
         else:
             status.update(label=f"Imported {outcome.rows:,} rows", state="complete", expanded=False)
     if error:
-        st.error(str(error))
+        st.error(plain(error))
     else:
         st.success(f"Imported {outcome.rows:,} {kind} rows ({outcome.created_users:,} new users).")
 
@@ -93,7 +94,7 @@ if chosen_zone and chosen_zone != current_zone and st.button("Save time zone"):
     try:
         set_company_timezone(chosen_zone, engine)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
     else:
         st.success(f"Company time zone set to {chosen_zone}.")
 
@@ -103,7 +104,11 @@ st.caption(
     "Company-wide rules every campaign obeys unless its schedule step says otherwise (e.g. transactional messages). "
     "They apply when messages are written to the outbox, in each user's delivery zone."
 )
-rules = delivery_rules(engine)
+try:
+    rules = delivery_rules(engine)
+except UserError as error:  # a row that cannot be read: say so, and offer the defaults to store again
+    st.error(plain(error))
+    rules = delivery.DeliveryRules()
 if "dr_saved" in st.session_state:
     st.success(st.session_state.pop("dr_saved"))
 st.markdown(f"**Frequency cap:** {rules.cap.sentence()}  \n**Quiet hours:** {rules.quiet.sentence()}")
@@ -161,7 +166,7 @@ with st.form("delivery_rules"):
                 engine,
             )
         except UserError as error:
-            st.error(f"{error}. Nothing was changed.")
+            st.error(f"{plain(error)}. Nothing was changed.")
         else:
             st.session_state["dr_saved"] = (
                 f"Delivery rules saved. Frequency cap: {saved.cap.sentence()}. Quiet hours: {saved.quiet.sentence()}."

@@ -13,6 +13,7 @@ import streamlit as st
 from core import predictions as P
 from core.db import get_engine
 from core.errors import UserError
+from core.markup import plain
 from core.segments import list_segments
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
@@ -59,7 +60,7 @@ def new_prediction_form() -> None:
                 )
             except UserError as error:
                 status.update(label="Nothing was trained", state="error")
-                st.error(str(error))
+                st.error(plain(error))
                 return
             status.update(label="Trained and scored", state="complete")
         st.session_state[SAVED] = {"prediction": str(new_id)}
@@ -93,7 +94,7 @@ def update_form(prediction: P.PredictionInfo) -> None:
             run(engine, prediction.id, progress=st.write)
         except UserError as error:
             status.update(label="Nothing was changed", state="error")
-            st.error(str(error))
+            st.error(plain(error))
             return
         status.update(label="Updated", state="complete")
     st.rerun()
@@ -110,7 +111,7 @@ by_id = {p.id: p for p in predictions}
 try:
     restored = LikelihoodSelection.from_query_params(st.query_params.to_dict())
 except UserError as error:
-    st.warning(str(error))
+    st.warning(plain(error))
     restored = None
 if restored is None and st.session_state.get(SAVED):
     restored = LikelihoodSelection.from_query_params(st.session_state[SAVED])
@@ -416,7 +417,7 @@ def reasons_section(prediction: P.PredictionInfo) -> None:
         try:
             answer = P.user_reasons(engine, prediction.id, user)
         except UserError as error:
-            st.error(str(error))
+            st.error(plain(error))
             return
         st.markdown(f"**Score {answer['score']:.1f}** · {answer['category']} likelihood")
         if not answer["reasons"]:

@@ -19,6 +19,7 @@ from core.channels import CHANNELS
 from core.db import get_engine
 from core.errors import UserError
 from core.importer import PLATFORMS
+from core.markup import plain
 from core.segments.export import export_csv_bytes
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
@@ -339,7 +340,7 @@ def builder() -> None:
             definition = segments.parse_definition(definition)  # the page's edge: parsed once per rerun
             _results(definition)
         except UserError as error:
-            st.error(str(error))
+            st.error(plain(error))
             return
     st.session_state["seg_definition"] = definition
     sample_col, lookup_col = st.columns([3, 2], gap="large")
@@ -369,7 +370,7 @@ def _results(definition: segments.SegmentDefinition) -> None:
         f"{report.share:.1f}% of all {report.total:,} users · exact · relative dates as of {now:%Y-%m-%d %H:%M} UTC"
     )
     for line in segments.describe(definition, names):
-        st.markdown(f"- {line}")
+        st.markdown(f"- {plain(line)}")
 
     if report.funnel:
         st.markdown("**Funnel**: size after each filter")
@@ -445,25 +446,25 @@ def _saving(definition: segments.SegmentDefinition, size: int) -> None:
         if st.session_state.get("seg_flash"):
             st.success(st.session_state.pop("seg_flash"))
         if current:
-            st.markdown(f"Editing saved segment **{current['name']}**")
+            st.markdown(f"Editing saved segment **{plain(current['name'])}**")
             if st.button("Save changes", key="seg_save_changes", type="primary"):
                 try:
                     saved = segments.update_segment(
                         engine, current["id"], definition, expected_version=current["version"]
                     )
                     st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
-                    _flash(f"Saved “{saved.name}”: {size:,} users.")
+                    _flash(f"Saved “{plain(saved.name)}”: {size:,} users.")
                 except UserError as error:
-                    st.error(str(error))
+                    st.error(plain(error))
         name = st.text_input("Segment name", key="seg_name", placeholder="e.g. Lapsed users - 2 weeks")
         save_col, export_col = st.columns(2)
         if save_col.button("Save segment", key="seg_save", type="secondary" if current else "primary"):
             try:
                 saved = segments.save_segment(engine, name, definition)
                 st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
-                _flash(f"Saved “{saved.name}”: {size:,} users.")
+                _flash(f"Saved “{plain(saved.name)}”: {size:,} users.")
             except UserError as error:
-                st.error(str(error))
+                st.error(plain(error))
         export_col.download_button(
             "Export CSV",
             data=partial(export_csv_bytes, definition, engine, screen_time()),
@@ -493,7 +494,7 @@ try:
     carried = LikelihoodSelection.from_query_params(st.query_params.to_dict())
 except UserError as error:
     carried = None
-    st.error(str(error))
+    st.error(plain(error))
 if carried is not None and st.session_state.get("seg_carried") != carried.to_query_params():
     st.session_state["seg_carried"] = carried.to_query_params()
     _load(segments.definition_of(carried.to_filter()), None)
@@ -512,7 +513,7 @@ with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"
                 st.session_state["seg_name"] = ""
                 st.rerun()
             except UserError as error:
-                st.error(f"“{segment.name}” cannot be opened: {error}")
+                st.error(f"“{plain(segment.name)}” cannot be opened: {plain(error)}")
         if new_col.button("New segment", key="seg_new"):
             _load(segments.empty_definition(), None)
             st.query_params.clear()
@@ -522,15 +523,15 @@ with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"
         if rename_button.button("Rename segment", key="seg_rename"):
             try:
                 renamed = segments.rename_segment(engine, chosen, new_name)
-                st.success(f"Renamed to “{renamed.name}”.")
+                st.success(f"Renamed to “{plain(renamed.name)}”.")
                 if (st.session_state.get(CURRENT) or {}).get("id") == renamed.id:
                     st.session_state[CURRENT] = {"id": renamed.id, "name": renamed.name, "version": renamed.version}
                 st.rerun()
             except UserError as error:
-                st.error(str(error))
+                st.error(plain(error))
         if duplicate_col.button("Duplicate segment", key="seg_duplicate"):
             copy = segments.duplicate_segment(engine, chosen)
-            st.success(f"Created “{copy.name}”.")
+            st.success(f"Created “{plain(copy.name)}”.")
             st.rerun()
         if delete_col.button("Delete segment", key="seg_delete"):
             try:
@@ -539,11 +540,11 @@ with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"
                     st.session_state[CURRENT] = None
                 st.rerun()
             except UserError as error:
-                st.error(str(error))
+                st.error(plain(error))
     else:
         st.caption("No saved segments yet: build one below and press Save segment.")
 
 try:
     builder()
 except UserError as error:
-    st.error(str(error))
+    st.error(plain(error))

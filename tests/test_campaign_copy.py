@@ -38,7 +38,8 @@ def test_liquid_renders_user_variables(source, variables, expected):
         ("Line one\nline two\n{{ first_name | shout }}", 3, "unknown filter 'shout'"),
         ('{% include "secrets.txt" %}', 1, "cannot include other templates"),
         ('ok\n{% render "/etc/passwd" %}', 2, "cannot include other templates"),
-        ("{% for i in (1..100000) %}x{% endfor %}", 1, "too many times"),
+        ("{% for i in (1..1000) %}{% for j in (1..1000) %}{% endfor %}{% endfor %}", 1, "too many times"),
+        ("{% for i in (1..100000) %}x{% endfor %}", 1, "a range has 100,000 numbers; the limit is 1,000"),
         ("{{ first_name ", 1, "expected '}}'"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from core.timeutil import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERYONE = segments.empty_definition()
+USER_PAGES = sorted(p for p in (ROOT / "pages").rglob("*.py") if p.name != "__init__.py")
 SCRIPT_NAME = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -56,6 +58,71 @@ def test_pages_pass_only_escaped_mockups_to_unsafe_html(page):
         assert isinstance(content, ast.Call), f"{page.name}:{call.lineno} passes raw text as HTML"
         name = content.func.attr if isinstance(content.func, ast.Attribute) else content.func.id
         assert name == "phone_mockup_html", f"{page.name}:{call.lineno} passes {name}() output as HTML"
+
+
+# Streamlit calls that read their text (first argument, `label` or `body`) as Markdown.
+MARKDOWN_CALLS = {
+    "markdown", "write", "caption", "success", "error", "warning", "info", "toast", "title", "header",
+    "subheader", "expander", "popover", "metric", "status", "tabs", "button", "checkbox", "toggle", "radio",
+    "selectbox", "multiselect", "text_input", "text_area", "number_input", "slider", "select_slider",
+    "date_input", "time_input", "download_button", "link_button", "form_submit_button", "file_uploader",
+    "segmented_control", "pills",
+}  # fmt: skip
+# Page helpers that hand their text to one of those later (flash messages shown after a rerun).
+DEFERRED_CALLS = {"_flash"}
+# Expressions that carry text a person typed or a file brought: names (segments, campaigns,
+# predictions, events, uploads), first names, rendered copy, and error messages, which quote names.
+USER_TEXT = re.compile(
+    r"(\bname\b|\.name\b|\bnames?\[|['\"]name['\"]|first_name|\berror\b|\bproblem\b|\.message\b|"
+    r"\bline\b|\.title\b|\.body\b|segments\.describe\()"
+)
+# App-made text that the pattern above would mistake for user text: tier names are constants,
+# and the phone mock-up escapes every piece of user text itself (tests/test_hostile.py).
+APP_TEXT = re.compile(r"^(TIER_BY_NAME\[|', '\.join\(\(TIER_BY_NAME|limits\.phone_mockup_html\()")
+
+
+def _is_plain(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "plain"
+
+
+def _unescaped_user_text(node: ast.expr) -> list[ast.expr]:
+    """Parts of a text expression that carry user text without going through plain()."""
+    if _is_plain(node) or isinstance(node, ast.Constant):
+        return []
+    if isinstance(node, ast.JoinedStr):
+        return [
+            part
+            for value in node.values
+            if isinstance(value, ast.FormattedValue)
+            for part in _unescaped_user_text(value.value)
+        ]
+    if isinstance(node, ast.BinOp):
+        return _unescaped_user_text(node.left) + _unescaped_user_text(node.right)
+    if isinstance(node, ast.IfExp):
+        return _unescaped_user_text(node.body) + _unescaped_user_text(node.orelse)
+    source = ast.unparse(node)
+    return [node] if USER_TEXT.search(source) and not APP_TEXT.match(source) else []
+
+
+def _markdown_texts(tree: ast.AST):
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if name in MARKDOWN_CALLS and isinstance(node.func, ast.Attribute) or name in DEFERRED_CALLS:
+            yield from node.args[:2] if name in DEFERRED_CALLS else node.args[:1]
+            yield from (k.value for k in node.keywords if k.arg in ("label", "body"))
+
+
+@pytest.mark.parametrize("page", USER_PAGES, ids=lambda p: p.name)
+def test_pages_escape_user_text_before_markdown_reads_it(page):
+    tree = ast.parse(page.read_text(encoding="utf-8"))
+    leaks = [
+        f"{page.name}:{part.lineno}: {ast.unparse(part)}"
+        for text in _markdown_texts(tree)
+        for part in _unescaped_user_text(text)
+    ]
+    assert leaks == [], "user text reaches Markdown without plain(): " + "; ".join(leaks)
 
 
 def test_formula_cells_are_imported_as_text_and_neutralised_on_export(empty_engine, tmp_path):

@@ -110,7 +110,7 @@ BAD_DEFINITIONS = [
     ([1, 2], "a segment definition must be a JSON object, not list"),
     (
         "{not json",
-        "the segment definition is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "the segment definition is not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)",
     ),
 ]
 

@@ -34,6 +34,9 @@ re-eligibility, frequency cap.
   outbox can only hold back more), each decision depends only on that user's capped rows,
   and the order is fixed; so a resumed or repeated run reaches exactly the rows one
   uninterrupted run would have written, given the same outbox content before it started.
+- A message whose copy cannot render for its user (data only that user has) is written with
+  status 'failed' and the reason in last_error; the campaign's other users, and the other
+  campaigns, carry on. A campaign whose copy cannot even be parsed is skipped with the reason.
 - Held-back and dropped messages are not stored: DispatchReport counts what this run found
   held back (`capped`) or dropped in quiet hours (`quiet_dropped`); a re-run counts them
   again. `deferred` counts the rows this run wrote with a send instant moved by quiet hours.
@@ -62,7 +65,18 @@ from core.models import Campaign, OutboxMessage
 from core.segments.definition import parse_definition
 from core.timeutil import utcnow
 
-OUTBOX_COLUMNS = ("campaign_id", "occurrence", "user_id", "channel", "send_at", "title", "body", "created_at")
+OUTBOX_COLUMNS = (
+    "campaign_id",
+    "occurrence",
+    "user_id",
+    "channel",
+    "send_at",
+    "title",
+    "body",
+    "created_at",
+    "status",
+    "last_error",
+)
 
 
 @dataclass
@@ -73,6 +87,7 @@ class DispatchReport:
     capped: dict[int, int] = field(default_factory=dict)  # messages held back by the frequency cap
     quiet_dropped: dict[int, int] = field(default_factory=dict)  # not sent: due in quiet hours ("don't send")
     deferred: dict[int, int] = field(default_factory=dict)  # written with a send instant moved past quiet hours
+    failed: dict[int, int] = field(default_factory=dict)  # written as 'failed': the copy could not render for them
 
     @property
     def total_capped(self) -> int:
@@ -261,7 +276,14 @@ def _dispatch_campaign(
             send_at.to_numpy(),
             strict=True,
         ):
-            rendered = compiled.render(user, score, tier)
+            # One user's data can break copy that passed every check (a branch only they reach):
+            # that message alone is written as failed, with the reason, and the rest carry on.
+            try:
+                rendered = compiled.render(user, score, tier)
+                title, body, status, problem = rendered.title, rendered.body, "queued", None
+            except TemplateError as error:
+                title, body, status, problem = None, None, "failed", str(error)
+                report.failed[campaign.id] = report.failed.get(campaign.id, 0) + 1
             rows.append(
                 (
                     campaign.id,
@@ -269,9 +291,11 @@ def _dispatch_campaign(
                     int(user_id),
                     campaign.channel,
                     pd.Timestamp(at).to_pydatetime(),
-                    rendered.title,
-                    rendered.body,
+                    title,
+                    body,
                     created,
+                    status,
+                    problem,
                 )
             )
             if len(rows) >= batch_size:

@@ -105,18 +105,26 @@ def _read(session, key: str) -> dict:
     try:
         value = json.loads(row.value)
     except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(f"the stored delivery rule {key!r} cannot be read (not a JSON object); {_FIX}")
+    return value
+
+
+# A safety rule that cannot be read must stop sends, never switch itself off.
+_FIX = "set the delivery rules again on the Data page before sending"
 
 
 def delivery_rules(engine: Engine | None = None) -> DeliveryRules:
-    """The company's delivery rules (defaults: both off)."""
+    """The company's delivery rules (defaults: both off); a stored row that cannot be read raises UserError."""
     with session_scope(engine or get_engine()) as session:
         cap, quiet = _read(session, FREQUENCY_CAP_KEY), _read(session, QUIET_HOURS_KEY)
     try:
         return DeliveryRules(frequency_cap(**cap), quiet_hours(**quiet))
-    except (UserError, TypeError):  # a hand-edited row: behave as if the rules were never set
-        return DeliveryRules()
+    except UserError as error:
+        raise UserError(f"the stored delivery rules cannot be used ({error}); {_FIX}") from None
+    except TypeError:
+        raise UserError(f"the stored delivery rules hold unknown fields; {_FIX}") from None
 
 
 def _whole_number(value, low: int, high: int, what: str) -> int:

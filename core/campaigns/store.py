@@ -23,6 +23,7 @@ from core.campaigns.audience import (
     zone_counts,
 )
 from core.campaigns.spec import CampaignSpec, Schedule, parse_campaign_spec, parse_schedule
+from core.campaigns.templating import TemplateError
 from core.db import get_engine, session_scope
 from core.errors import UserError
 from core.models import AppMeta, Campaign, OutboxMessage, Segment
@@ -144,7 +145,11 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
     if spec.channel in ("push", "email") and not any("Template error" in e for e in result.errors):
         # Judge lengths on real renderings: a sample of the reachable audience, else the template text.
         sample = reachable[:SAMPLE_FOR_LENGTHS] if reachable is not None else []
-        renderings = list(personalise.render_for_users(engine, message, spec.channel, sample).values())
+        try:
+            renderings = list(personalise.render_for_users(engine, message, spec.channel, sample).values())
+        except TemplateError as error:  # a real user's data breaks the copy: fix it before launch
+            result.errors.append(f"Template error in {error.field}, {error.problem} (for a user of this audience).")
+            renderings = []
         title, body = (
             personalise.longest_copy(renderings) if renderings else (message.get("title", ""), message.get("body", ""))
         )
@@ -160,11 +165,14 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
         missed = _missed_at_launch(engine, spec.schedule, reachable, now)
         if missed:
             result.warnings.append(missed)
-    quiet = rules.schedule_verdict(
-        spec.schedule, rules.delivery_rules(engine), spec.settings, company_timezone(engine), now
-    )
-    if quiet:
-        result.warnings.append(quiet)
+    try:
+        company_rules = rules.delivery_rules(engine)
+    except UserError as error:  # fail closed: no launch while a safety rule cannot be read
+        result.errors.append(str(error))
+    else:
+        quiet = rules.schedule_verdict(spec.schedule, company_rules, spec.settings, company_timezone(engine), now)
+        if quiet:
+            result.warnings.append(quiet)
     return result
 
 
@@ -183,6 +191,8 @@ def save_draft(
     name = spec.name.strip()
     if not name:
         raise UserError("give the campaign a name before saving it")
+    if any(ord(char) < 32 for char in name):  # PostgreSQL cannot store NUL; no name needs a control character
+        raise UserError("a campaign name cannot contain control characters (tabs, line breaks, NUL)")
     row_values = spec.to_row()
     try:
         with session_scope(engine) as session:

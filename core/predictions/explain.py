@@ -7,6 +7,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from core.arguments import row_id
 from core.errors import UserError
 from core.predictions import store
 from core.predictions.features import CATEGORICAL, compute_features
@@ -18,8 +19,8 @@ def _user_id(engine: Engine, user: str | int) -> int:
         found = connection.execute(
             text("SELECT id FROM users WHERE external_id = :e"), {"e": str(user).strip()}
         ).scalar()
-        if found is None and str(user).strip().isdigit():
-            found = connection.execute(text("SELECT id FROM users WHERE id = :i"), {"i": int(user)}).scalar()
+        if found is None and (number := row_id(user)) is not None:
+            found = connection.execute(text("SELECT id FROM users WHERE id = :i"), {"i": number}).scalar()
     if found is None:
         raise UserError(f"no user '{user}' (give the user id as in your imports, e.g. u0000042)")
     return int(found)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import defer
 
 from core import models
+from core.arguments import row_id
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
 from core.predictions.model import TrainedModel
@@ -111,8 +112,8 @@ def find_prediction(engine: Engine, name_or_id: str | int) -> PredictionInfo:
             .options(defer(models.Prediction.model))
             .where(models.Prediction.name == str(name_or_id))
         )
-        if row is None and str(name_or_id).strip().isdigit():
-            row = session.get(models.Prediction, int(name_or_id))
+        if row is None and (number := row_id(name_or_id)) is not None:
+            row = session.get(models.Prediction, number)
         if row is None:
             raise UserError(f"no prediction named or numbered '{name_or_id}'")
         return _info(row)

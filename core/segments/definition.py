@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from core import safejson
 from core.errors import UserError
 from core.segments.filter_specs import SPEC_BY_TYPE, FilterSpec
 from core.segments.filters import FILTERS, Filter, _unit_word
@@ -169,9 +170,9 @@ def parse_filter(spec: Any) -> FilterSpec:
 
 def loads(text: str | bytes) -> Any:
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"the segment definition is not valid JSON: {error}") from None
+        return safejson.loads(text)
+    except safejson.JSONLimitError as error:
+        raise UserError(f"the segment definition {error}") from None
 
 
 def dumps(definition: SegmentDefinition) -> str:

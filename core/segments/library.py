@@ -16,9 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core import models
+from core.arguments import row_id
 from core.db import get_engine, session_scope
 from core.errors import UserError
 from core.segments.definition import SegmentDefinition, parse_definition
+from core.segments.sql import check_references
 from core.timeutil import utcnow
 
 MAX_NAME = 200
@@ -43,10 +45,19 @@ def _saved(row: models.Segment) -> SavedSegment:
 def clean_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise UserError("give the segment a name")
+    if any(ord(char) < 32 and not char.isspace() for char in name):  # PostgreSQL cannot store NUL
+        raise UserError("a segment name cannot contain control characters such as NUL")
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
         raise UserError(f"a segment name has at most {MAX_NAME} characters (this one has {len(name)})")
     return name
+
+
+def checked_definition(definition: SegmentDefinition, engine: Engine) -> SegmentDefinition:
+    """The definition, valid and naming only predictions and events that exist: checked before anything is stored."""
+    definition = parse_definition(definition)
+    check_references(definition, engine)
+    return definition
 
 
 def _check_unique(session: Session, name: str, except_id: int | None = None) -> None:
@@ -58,8 +69,8 @@ def _check_unique(session: Session, name: str, except_id: int | None = None) -> 
 
 def _find(session: Session, name_or_id: int | str) -> models.Segment:
     row = None
-    if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.strip().isdigit()):
-        row = session.get(models.Segment, int(name_or_id))
+    if (number := row_id(name_or_id)) is not None:
+        row = session.get(models.Segment, number)
     if row is None and isinstance(name_or_id, str):
         wanted = " ".join(name_or_id.split()).lower()
         row = session.scalar(sa.select(models.Segment).where(sa.func.lower(models.Segment.name) == wanted))
@@ -73,7 +84,9 @@ def save_segment(
 ) -> SavedSegment:
     """Save a new segment; a duplicate name is refused."""
     name = clean_name(name)
-    with session_scope(engine or get_engine()) as session:
+    engine = engine or get_engine()
+    definition = checked_definition(definition, engine)
+    with session_scope(engine) as session:
         _check_unique(session, name)
         row = models.Segment(name=name, definition=definition.to_json(), description=description or None)
         session.add(row)
@@ -105,7 +118,9 @@ def update_segment(
     expected_version: int | None = None,
 ) -> SavedSegment:
     """Replace a segment's definition (refused if someone else saved it since `expected_version`)."""
-    with session_scope(engine or get_engine()) as session:
+    engine = engine or get_engine()
+    definition = checked_definition(definition, engine)
+    with session_scope(engine) as session:
         row = _find(session, name_or_id)
         if expected_version is not None and row.version != expected_version:
             raise UserError(

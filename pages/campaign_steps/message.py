@@ -11,6 +11,7 @@ from core.campaigns import audience as aud
 from core.campaigns import limits, personalise
 from core.campaigns.spec import CampaignSpec, TierCopy
 from core.campaigns.templating import VARIABLES
+from core.markup import plain
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from pages.campaign_steps import state
 
@@ -95,7 +96,7 @@ def render(engine) -> None:
     problems = personalise.template_problems(draft.message.to_json(), channel)
     places = {"title": title_errors, "body": body_errors, **variant_errors}
     for key, problem in problems.items():
-        places[key].error(f"Line {problem.line}: {problem.message}")
+        places[key].error(plain(f"Line {problem.line}: {problem.message}"))
     missing = personalise.likelihood_without_prediction(draft.message)
     if missing:
         body_errors.error(missing)
@@ -145,7 +146,7 @@ def _preview(engine, spec: CampaignSpec, broken: bool) -> None:
             wanted = st.text_input("User id", value=first, key="c_preview_user", help="As the Segments page shows it.")
             matches = users.index[users["external_id"] == wanted.strip()]
             if not len(matches):
-                st.error(f"There is no user {wanted.strip()!r}.")
+                st.error(plain(f"There is no user {wanted.strip()!r}."))
                 return
             user_id = int(matches[0])
             if user_id not in set(reachable.tolist()):
@@ -156,7 +157,7 @@ def _preview(engine, spec: CampaignSpec, broken: bool) -> None:
         rendered = personalise.render_for_users(engine, message, spec.channel, [user_id])
         _show_rendering(spec, rendered[user_id], _heading(users.loc[user_id], rendered[user_id]))
     except cc.TemplateError as error:
-        st.error(f"{error.field}, line {error.problem.line}: {error.problem.message}")
+        st.error(plain(f"{error.field}, line {error.problem.line}: {error.problem.message}"))
 
 
 def _show_rendering(spec: CampaignSpec, rendered: personalise.Rendered, heading: str) -> None:
@@ -174,7 +175,7 @@ def _show_rendering(spec: CampaignSpec, rendered: personalise.Rendered, heading:
         for warning in limits.copy_warnings("push", rendered.title, rendered.body, platforms):
             st.warning(warning)
         for error in limits.payload_errors(rendered.title, rendered.body, platforms):
-            st.error(error)
+            st.error(plain(error))
     else:
         with st.container(border=True):
             label = "Subject" if spec.channel == "email" else "Title"

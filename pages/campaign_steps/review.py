@@ -14,12 +14,15 @@ from core.campaigns.draft import selection_sentence
 from core.campaigns.spec import CampaignSpec, DeliverySettings
 from core.db import get_engine
 from core.errors import UserError
+from core.markup import plain
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time, utcnow
 from pages.campaign_steps import state
 
 
-def _rule_summary(company: cc.DeliveryRules, settings: DeliverySettings) -> tuple[str, str]:
+def _rule_summary(company: cc.DeliveryRules | None, settings: DeliverySettings) -> tuple[str, str]:
+    if company is None:
+        return ("Cannot be read: set it again on the Data page",) * 2
     if not company.cap.enabled:
         cap = "Off company-wide"
     elif settings.obeys_frequency_cap:
@@ -80,7 +83,7 @@ def render(engine) -> None:
         *_offer_rows(spec),
         ("Schedule", sch.describe(spec.schedule, company_zone)),
         ("Receive again", _again(spec.settings)),
-        *zip(("Frequency cap", "Quiet hours"), _rule_summary(cc.delivery_rules(engine), spec.settings), strict=True),
+        *zip(("Frequency cap", "Quiet hours"), _rule_summary(state.company_rules(engine), spec.settings), strict=True),
     ]
     st.table(pd.DataFrame(rows, columns=["Setting", "Value"]).set_index("Setting"))
     if spec.schedule.kind != "now" and not check.errors:
@@ -90,7 +93,7 @@ def render(engine) -> None:
                 "Next sends (company zone " + company_zone + "): " + "; ".join(upcoming["Occurrence"]) + " local"
             )
     for error in check.errors:
-        st.error(error)
+        st.error(plain(error))
     for warning in check.warnings:
         st.warning(warning)
     if check.ok:
@@ -114,11 +117,11 @@ def _save_clicked(spec: CampaignSpec) -> None:
     try:
         campaign_id = cc.save_draft(spec, engine, draft.campaign_id, draft.version)
     except UserError as error:
-        state.flash("error", str(error))
+        state.flash("error", plain(error))
         return
     version = cc.get_campaign(campaign_id, engine)[1]["version"]
     state.keep(draft.with_(campaign_id=campaign_id, version=version))
-    state.flash("toast", f"Draft “{spec.name}” saved.")
+    state.flash("toast", f"Draft “{plain(spec.name)}” saved.")
 
 
 def _launch_clicked(spec: CampaignSpec) -> None:
@@ -126,11 +129,11 @@ def _launch_clicked(spec: CampaignSpec) -> None:
     try:
         cc.launch(spec, get_engine(), draft.campaign_id, draft.version)
     except UserError as error:
-        state.flash("error", str(error))
+        state.flash("error", plain(error))
         return
     state.reset()
     st.session_state["campaigns_view"] = "Campaigns"
     state.flash(
         "success",
-        f"Campaign “{spec.name}” launched. Due messages are written by `python -m core dispatch` (or on the Outbox view).",
+        f"Campaign “{plain(spec.name)}” launched. Due messages are written by `python -m core dispatch` (or on the Outbox view).",
     )

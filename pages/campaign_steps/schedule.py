@@ -12,6 +12,7 @@ from core import campaigns as cc
 from core.campaigns import audience as aud
 from core.campaigns import schedule as sch
 from core.campaigns.spec import MAX_INTERVAL, MAX_REELIGIBLE_DAYS, MAX_SENDS, CampaignSpec
+from core.markup import plain
 from core.timeutil import screen_time, utcnow
 from pages.campaign_steps import state
 
@@ -108,12 +109,13 @@ def render(engine) -> None:
     if spec is None:
         return
     company_zone = cc.company_timezone(engine)
-    verdict = cc.schedule_verdict(spec.schedule, cc.delivery_rules(engine), spec.settings, company_zone, utcnow())
+    company = state.company_rules(engine)
+    verdict = company and cc.schedule_verdict(spec.schedule, company, spec.settings, company_zone, utcnow())
     if verdict:
         st.warning(verdict)
     errors = sch.problems(spec.schedule, utcnow(), company_zone)
     for error in errors:
-        st.error(error)
+        st.error(plain(error))
     st.caption(
         f"{sch.describe(spec.schedule, company_zone)}. Company time zone: {company_zone} (for users without a zone). "
         "On daylight-saving days a time that does not exist is sent an hour later, and a time that happens twice is sent once."
@@ -139,7 +141,9 @@ def render(engine) -> None:
 
 def _delivery_rules(engine, draft):
     """The company's delivery rules and this campaign's opt-outs."""
-    company = cc.delivery_rules(engine)
+    company = state.company_rules(engine)
+    if company is None:
+        st.error(state.UNREADABLE_RULES)
     st.markdown("**Delivery rules** (company-wide; set on the Data page)")
     a, b = st.columns(2)
     cap = a.checkbox(
@@ -148,14 +152,14 @@ def _delivery_rules(engine, draft):
         key="c_obeys_cap",
         help="Untick for transactional messages: they are then neither held back by the cap nor counted in it.",
     )
-    a.caption(f"Frequency cap: {company.cap.sentence()}.")
+    a.caption(f"Frequency cap: {company.cap.sentence() if company else 'cannot be read'}.")
     quiet = b.checkbox(
         "Obeys quiet hours",
         value=draft.obeys_quiet,
         key="c_obeys_quiet",
         help="Untick for messages that must go out at any hour.",
     )
-    b.caption(f"Quiet hours: {company.quiet.sentence()}.")
+    b.caption(f"Quiet hours: {company.quiet.sentence() if company else 'cannot be read'}.")
     return draft.with_(obeys_cap=cap, obeys_quiet=quiet)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import campaigns as cc
 from core import segments
 from core.campaigns import audience as aud
 from core.campaigns import personalise
 from core.campaigns.draft import ComposerDraft
 from core.campaigns.spec import CampaignSpec
 from core.errors import UserError
+from core.markup import plain
 from core.timeutil import screen_time, utcnow
 
 STEPS = ["Target", "Message", "Schedule", "Review & launch"]
@@ -67,6 +69,19 @@ def nav(index: int) -> None:
         right.button("Next", type="primary", on_click=go, args=(STEPS[index + 1],), width="stretch")
 
 
+UNREADABLE_RULES = (
+    "The stored delivery rules cannot be read: set them again on the Data page. Nothing is sent until then."
+)
+
+
+def company_rules(engine) -> cc.DeliveryRules | None:
+    """The company's delivery rules, or None when the stored row cannot be read (dispatch refuses to run then)."""
+    try:
+        return cc.delivery_rules(engine)
+    except UserError:
+        return None
+
+
 def flash(kind: str, text: str) -> None:
     st.session_state.setdefault("c_flash", []).append((kind, text))
 
@@ -106,7 +121,7 @@ def spec_of(current: ComposerDraft) -> CampaignSpec | None:
     try:
         return current.to_spec()
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None
 
 
@@ -118,6 +133,6 @@ def audience(engine, spec: CampaignSpec):
             return None
         found, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms, screen_time())
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None
     return definition, found, reachable
