@@ -1,0 +1,76 @@
+"""Layout: from a small laptop (800 px) to a desktop (1280 px) the four screens keep the whole width
+and never cut a figure, a button label, a key label or a heading short ("Create …", "50,00…").
+
+An element is cut when its text needs more room than it has: `scrollWidth > clientWidth`, for the
+element itself or anything inside it (Streamlit puts the ellipsis on an inner wrapper).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core import predictions as P
+from core.db import get_engine
+from tests.browser.conftest import screenshot, wait_for_app
+
+WIDTHS = [800, 1280]
+# The key texts a marketer reads: figures and their labels, buttons, widget labels and headings.
+KEY_TEXT = ", ".join(
+    f"[data-testid=stMain] {selector}"
+    for selector in (
+        "[data-testid=stMetricValue]",
+        "[data-testid=stMetricLabel]",
+        "button",
+        "[data-testid=stWidgetLabel]",
+        "[data-testid=stHeading]",
+    )
+)
+CUT_TEXTS = """(selector) => [...document.querySelectorAll(selector)]
+    .filter(key => key.offsetParent !== null)
+    .flatMap(key => [key, ...key.querySelectorAll('*')]
+        .filter(el => el.clientWidth > 0 && el.scrollWidth > el.clientWidth)
+        .map(el => `${(key.getAttribute('data-testid') || key.tagName)} "${key.innerText.trim().slice(0, 60)}": `
+                   + `needs ${el.scrollWidth} px, has ${el.clientWidth} px`))"""
+COUNT_KEYS = "(selector) => document.querySelectorAll(selector).length"
+
+
+@pytest.fixture(scope="module")
+def high_selection(live_app) -> str:
+    """The query string of the demo's full prediction, High tier: it fills Segments and Campaigns."""
+    full = next(p for p in P.list_predictions(get_engine(live_app.database_url)) if p.kind == "full")
+    return f"prediction={full.id}&categories=High"
+
+
+SCREENS = {  # name -> (path, query?, a text that says the screen has drawn)
+    "predictions": ("/", False, "Users selected"),
+    "segments": ("/segments", True, "Audience"),
+    "campaigns": ("/campaigns", True, "Campaign name"),
+    "data": ("/data", False, "Events by name"),
+}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_no_key_text_is_cut_off(page, high_selection, screen, width):
+    path, with_selection, drawn = SCREENS[screen]
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{path}?{high_selection}" if with_selection else path)
+    wait_for_app(page)
+    page.get_by_text(drawn, exact=True).first.wait_for()
+
+    assert page.evaluate(COUNT_KEYS, KEY_TEXT) >= 3, "the screen drew almost nothing to check"
+    assert page.evaluate(CUT_TEXTS, KEY_TEXT) == []
+    screenshot(page, f"layout-{screen}-{width}")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_screens_get_the_whole_width(page, width):
+    """The navigation sits at the top: no sidebar takes 300 px of an 800 px screen."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto("/")
+    wait_for_app(page)
+    main = page.get_by_test_id("stMain").bounding_box()
+    assert main["x"] == 0
+    assert main["width"] >= width - 20  # a scrollbar at most
+    for title in ("Predictions", "Segments", "Campaigns", "Data"):
+        assert page.get_by_role("link", name=title).first.is_visible()
