@@ -6,9 +6,7 @@ import streamlit as st
 
 from pages import FRAME_FLAG, OPEN_PARAM
 
-st.set_page_config(
-    page_title="Likely", page_icon=":material/target:", layout="wide", initial_sidebar_state="auto"
-)
+st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide", initial_sidebar_state="auto")
 st.session_state[FRAME_FLAG] = True
 # Rules that keep every screen whole from 800 to 1920 px (no label or figure cut off): see the file.
 st.html(f"<style>{(Path(__file__).parent / 'pages' / 'layout.css').read_text(encoding='utf-8')}</style>")
