@@ -342,16 +342,18 @@ def builder() -> None:
     with results:
         try:
             definition = segments.validate(definition)
-            _results(definition, now)
+            report = _results(definition, now)
         except UserError as error:
             st.error(str(error))
             return
     st.session_state["seg_definition"] = definition
+    with editor:  # under the filters it follows, where a filter's sentence has room
+        _funnel(report.funnel)
     _sample(definition, now)  # the whole width: nine columns
     _lookup(definition, now)
 
 
-def _results(definition: dict, now) -> None:
+def _results(definition: dict, now):
     names = _all_predictions()
     predictions = list(names)
     breakdown_for = st.session_state.get("seg_breakdown_prediction")
@@ -370,23 +372,6 @@ def _results(definition: dict, now) -> None:
     for line in segments.describe(definition, names):
         st.markdown(f"- {line}")
 
-    if report.funnel:
-        st.markdown("**Funnel**: size after each filter")
-        st.dataframe(
-            pd.DataFrame([{"Filter": s.sentence, "After": s.after, "Alone": s.alone} for s in report.funnel]),
-            hide_index=True,
-            key="seg_funnel",
-            row_height=WRAPPED_ROWS,
-            column_config={
-                "Filter": st.column_config.TextColumn("Filter", width="large"),
-                "After": st.column_config.NumberColumn(
-                    "After", format="localized", width="small", help="Users left once this filter and those above apply"
-                ),
-                "Alone": st.column_config.NumberColumn(
-                    "Alone", format="localized", width="small", help="Users this filter keeps on its own"
-                ),
-            },
-        )
     st.markdown("**Reachable users per channel**")
     st.dataframe(
         pd.DataFrame([{"Channel": CHANNELS[c], "Users": n} for c, n in report.reachable.items()]),
@@ -403,16 +388,39 @@ def _results(definition: dict, now) -> None:
             column_config={"Users": USER_COUNT, "Share": st.column_config.NumberColumn(format="%.1f%%", width="small")},
         )
     _saving(definition, report.count, now)
+    return report
 
 
-# The sample's columns: header and width (px), sized so all nine fit an 800 px screen.
+def _funnel(steps: list[segments.FunnelStep]) -> None:
+    if not steps:
+        return
+    st.markdown("**Funnel**: size after each filter")
+    st.dataframe(
+        pd.DataFrame([{"Filter": s.sentence, "After": s.after, "Alone": s.alone} for s in steps]),
+        hide_index=True,
+        key="seg_funnel",
+        row_height=WRAPPED_ROWS,
+        column_config={
+            "Filter": st.column_config.TextColumn("Filter", width=260),  # wraps; the table stretches wider
+            "After": st.column_config.NumberColumn(
+                "After", format="localized", width="small", help="Users left once this filter and those above apply"
+            ),
+            "Alone": st.column_config.NumberColumn(
+                "Alone", format="localized", width="small", help="Users this filter keeps on its own"
+            ),
+        },
+    )
+
+
+# The sample's columns: header and width (px), sized to their content: all nine show from 900 px wide
+# (narrower, the grid scrolls sideways with the user id pinned).
 SAMPLE_COLUMNS = {
-    "external_id": st.column_config.TextColumn("User id", width=80),
+    "external_id": st.column_config.TextColumn("User id", width=78, pinned=True),
     "first_name": st.column_config.TextColumn("First name", width=80),
-    "email": st.column_config.TextColumn("Email", width=175),
-    "platform": st.column_config.TextColumn("Platform", width=68),
-    "country": st.column_config.TextColumn("Country", width=64),
-    "language": st.column_config.TextColumn("Language", width=72),
+    "email": st.column_config.TextColumn("Email", width=180),
+    "platform": st.column_config.TextColumn("Platform", width=70),
+    "country": st.column_config.TextColumn("Country", width=66),
+    "language": st.column_config.TextColumn("Language", width=76),
     "timezone": st.column_config.TextColumn("Time zone", width=140),
     "last_used_at": st.column_config.DatetimeColumn("Last used (UTC)", format="D MMM HH:mm", width=112),
     "session_count": st.column_config.NumberColumn("Sessions", format="localized", width=68),
