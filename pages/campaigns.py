@@ -19,7 +19,7 @@ from core.errors import UserError
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from core.timeutil import screen_time, utcnow
-from pages import ensure_frame
+from pages import as_of, as_of_help, ensure_frame
 
 ensure_frame("pages/campaigns.py")
 
@@ -238,8 +238,9 @@ def _audience(engine, spec: cc.CampaignSpec):
         return None
     if definition is None:
         return None
+    now = st.session_state["c_counted_at"] = screen_time()  # the figures say which minute they counted at
     try:
-        audience, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms, screen_time())
+        audience, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms, now)
     except UserError as error:
         st.error(str(error))
         return None
@@ -300,9 +301,11 @@ def _step_target(engine) -> None:
         return
     _, audience, reachable = found
     a, b, c = st.columns(3)
-    a.metric("Users in the audience today", f"{len(audience):,}")
+    counted_at = st.session_state["c_counted_at"]
+    a.metric("Users in the audience today", f"{len(audience):,}", help=as_of_help(counted_at))
     b.metric(f"Reachable by {aud.CAMPAIGN_CHANNELS[spec.channel].lower()}", f"{len(reachable):,}")
     c.metric("Reachable share", f"{len(reachable) / len(audience):.0%}" if len(audience) else "—")
+    st.caption(f"Exact counts, {as_of(counted_at)}.")
     users = aud.users_frame(engine).reindex(audience)
     masks = {p: aud.reachable_mask(users, spec.channel, [p]) for p in aud.PLATFORMS}
     st.caption(

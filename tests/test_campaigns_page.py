@@ -166,3 +166,16 @@ def test_campaign_from_a_predictions_selection_keeps_it_as_its_audience(app_data
     assert campaign.message["prediction_id"] == prediction_id
     assert campaign.schedule == {"kind": "now"}
     assert isinstance(campaign.launched_at, datetime)
+
+
+def test_the_audience_says_the_minute_it_was_counted_at(app_database):
+    """Relative dates move with the clock: the figure names its minute, and is exact at that minute."""
+    segment = segments.save_segment(app_database, "Lapsed users - 2 weeks", LAPSED_2_WEEKS)
+    at = open_campaigns()
+    at.selectbox(key="c_segment").set_value(segment.id).run()
+
+    [note] = [c.value for c in at.caption if c.value.startswith("Exact counts, relative dates as of ")]
+    minute = datetime.strptime(note.removeprefix("Exact counts, relative dates as of ")[:16], "%Y-%m-%d %H:%M")
+    [audience] = [m for m in at.metric if m.label == "Users in the audience today"]
+    assert int(audience.value.replace(",", "")) == segments.count(LAPSED_2_WEEKS, app_database, minute)
+    assert f"Counted exactly at {minute:%H:%M} UTC" in audience.help

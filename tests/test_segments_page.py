@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +241,14 @@ def test_user_lookup_says_which_filter_fails(app_database):
     assert [w.value for w in at.warning] == [
         f"{user['external_id'][0]} does not match: fails group 1, filter 1 (Platform): Platform is Web"
     ]
+
+
+def test_the_audience_says_the_minute_it_was_counted_at(app_database):
+    """Relative dates move with the clock: the count names its minute, and is exact at that minute."""
+    at = _open_page()
+    _add(at, "last_used")
+    [note] = [c.value for c in at.caption if "relative dates as of " in c.value]
+    minute = datetime.strptime(note.split("relative dates as of ")[1][:16], "%Y-%m-%d %H:%M")
+    lapsed = segments.definition_of({"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"})
+    assert _audience(at) == f"{segments.count(lapsed, app_database, minute):,} users"
+    assert f"Counted exactly at {minute:%H:%M} UTC" in at.metric[0].help
