@@ -32,3 +32,8 @@ def as_of_help(now: datetime) -> str:
         "move with the clock, so users cross their edges from one minute to the next: a page opened a minute "
         "later can count a few users more or fewer."
     )
+
+
+def users(count: int) -> str:
+    """'1 user', '1,473 users': how the screens name a number of users."""
+    return f"{count:,} user" if count == 1 else f"{count:,} users"

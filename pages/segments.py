@@ -23,7 +23,7 @@ from core.segments.export import export_csv_bytes
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time
-from pages import as_of, as_of_help, ensure_frame
+from pages import as_of, as_of_help, ensure_frame, users
 
 ensure_frame("pages/segments.py")
 
@@ -367,7 +367,7 @@ def _results(definition: dict, now):
     )
     with loading:
         report = segments.overview(definition, engine, now, breakdown_for, names)
-    st.metric("Audience", f"{report.count:,} users", border=True, help=as_of_help(now))
+    st.metric("Audience", users(report.count), border=True, help=as_of_help(now))
     st.caption(f"{report.share:.1f}% of all {report.total:,} users · exact · {as_of(now)}")
     for line in segments.describe(definition, names):
         st.markdown(f"- {line}")
@@ -468,7 +468,7 @@ def _saved(segment, size: int) -> None:
     """`segment` was just written: edit it from now on, with its name fields cleared for next time."""
     st.session_state[CURRENT] = {"id": segment.id, "name": segment.name, "version": segment.version}
     st.session_state["seg_clear_names"] = True
-    _flash(f"Saved “{segment.name}”: {size:,} users.")
+    _flash(f"Saved “{segment.name}”: {users(size)}.")
 
 
 def _start_new() -> None:
