@@ -412,17 +412,17 @@ def _funnel(steps: list[segments.FunnelStep]) -> None:
     )
 
 
-# The sample's columns: header and width (px), sized to their content: all nine show from 900 px wide
+# The sample's columns: header and width (px), sized to their content: all nine show from 1024 px wide
 # (narrower, the grid scrolls sideways with the user id pinned).
 SAMPLE_COLUMNS = {
     "external_id": st.column_config.TextColumn("User id", width=78, pinned=True),
-    "first_name": st.column_config.TextColumn("First name", width=80),
-    "email": st.column_config.TextColumn("Email", width=180),
+    "first_name": st.column_config.TextColumn("First name", width=78),
+    "email": st.column_config.TextColumn("Email", width=176),
     "platform": st.column_config.TextColumn("Platform", width=70),
     "country": st.column_config.TextColumn("Country", width=66),
-    "language": st.column_config.TextColumn("Language", width=76),
-    "timezone": st.column_config.TextColumn("Time zone", width=140),
-    "last_used_at": st.column_config.DatetimeColumn("Last used (UTC)", format="D MMM HH:mm", width=112),
+    "language": st.column_config.TextColumn("Language", width=74),
+    "timezone": st.column_config.TextColumn("Time zone", width=138),
+    "last_used_at": st.column_config.DatetimeColumn("Last used (UTC)", format="D MMM HH:mm", width=108),
     "session_count": st.column_config.NumberColumn("Sessions", format="localized", width=68),
 }
 
