@@ -31,6 +31,15 @@ CUT_TEXTS = """(selector) => [...document.querySelectorAll(selector)]
         .filter(el => el.clientWidth > 0 && el.scrollWidth > el.clientWidth)
         .map(el => `${(key.getAttribute('data-testid') || key.tagName)} "${key.innerText.trim().slice(0, 60)}": `
                    + `needs ${el.scrollWidth} px, has ${el.clientWidth} px`))"""
+# ... and never pushed past the right edge of the content area (a column too narrow for it).
+PAST_THE_EDGE = """(selector) => {
+    const area = document.querySelector('[data-testid=stMainBlockContainer]');
+    const edge = area.getBoundingClientRect().right - parseFloat(getComputedStyle(area).paddingRight);
+    return [...document.querySelectorAll(selector)]
+        .filter(key => key.offsetParent !== null && key.getBoundingClientRect().right > edge + 1)
+        .map(key => `${(key.getAttribute('data-testid') || key.tagName)} "${key.innerText.trim().slice(0, 60)}": `
+                    + `ends at ${Math.round(key.getBoundingClientRect().right)} px, the content ends at ${Math.round(edge)} px`);
+}"""
 COUNT_KEYS = "(selector) => document.querySelectorAll(selector).length"
 
 
@@ -60,6 +69,7 @@ def test_no_key_text_is_cut_off(page, likely_buyers, screen, width):
 
     assert page.evaluate(COUNT_KEYS, KEY_TEXT) >= 3, "the screen drew almost nothing to check"
     assert page.evaluate(CUT_TEXTS, KEY_TEXT) == []
+    assert page.evaluate(PAST_THE_EDGE, KEY_TEXT) == []
     readme = None
     if (screen, width) == ("segments", 800):  # the README shows the builder on a small laptop, navigation included
         readme = (page.get_by_test_id("stHeader"), page.get_by_test_id("stDownloadButton"))
