@@ -6,7 +6,9 @@ import streamlit as st
 
 from pages import FRAME_FLAG, OPEN_PARAM
 
-st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide", initial_sidebar_state="auto")
+# The sidebar holds only the account (with a login configured) and, below 768 px, the navigation:
+# it starts folded so it never takes 300 px of a small screen.
+st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide", initial_sidebar_state="collapsed")
 st.session_state[FRAME_FLAG] = True
 # Rules that keep every screen whole from 800 to 1920 px (no label or figure cut off): see the file.
 st.html(f"<style>{(Path(__file__).parent / 'pages' / 'layout.css').read_text(encoding='utf-8')}</style>")
@@ -45,7 +47,7 @@ if login_required() and not st.user.get("is_logged_in"):
     st.stop()
 
 st.logo(LOGO, size="large")
-if login_required():  # the only thing left in the sidebar, so the screens get the whole width otherwise
+if login_required():  # the account sits in the (folded) sidebar; without a login there is no sidebar at all
     with st.sidebar:
         st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
         st.button("Log out", on_click=st.logout)
