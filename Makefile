@@ -13,7 +13,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(APP_STAMP): requirements.txt | $(PY)
-	@echo "==> installing app packages into $(VENV)"
+	@echo "==> installing app packages into $(VENV) (about 1.5 minutes the first time)"
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
@@ -50,7 +50,7 @@ format: $(DEV_STAMP)
 
 # Refresh the README's images: the browser journeys save them while they run.
 screenshots: $(DEV_STAMP)
-	LIKELY_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/browser/test_prediction_journey.py tests/browser/test_lapsed_users_journey.py
+	LIKELY_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/browser/test_prediction_journey.py tests/browser/test_lapsed_users_journey.py tests/browser/test_layout_widths.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -1,4 +1,6 @@
-"""Likely: the frame. Page config, sidebar and navigation; every screen lives in pages/."""
+"""Likely: the frame. Page config, layout rules and navigation; every screen lives in pages/."""
+
+from pathlib import Path
 
 import streamlit as st
 
@@ -7,8 +9,12 @@ from core.errors import UserError
 from core.markup import plain
 from pages import FRAME_FLAG, OPEN_PARAM
 
-st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide")
+# The sidebar holds only the account (with a login configured) and, below 768 px, the navigation:
+# it starts folded so it never takes 300 px of a small screen.
+st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide", initial_sidebar_state="collapsed")
 st.session_state[FRAME_FLAG] = True
+# Rules that keep every screen whole from 800 to 1920 px (no label or figure cut off): see the file.
+st.html(f"<style>{(Path(__file__).parent / 'pages' / 'layout.css').read_text(encoding='utf-8')}</style>")
 
 SCREENS = [  # file, title, icon, url path
     ("pages/predictions.py", "Predictions", ":material/insights:", "predictions"),
@@ -16,6 +22,17 @@ SCREENS = [  # file, title, icon, url path
     ("pages/campaigns.py", "Campaigns", ":material/campaign:", "campaigns"),
     ("pages/data.py", "Data", ":material/database:", "data"),
 ]
+
+
+# The wordmark at the top left, beside the navigation.
+LOGO = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="112" height="32" viewBox="0 0 112 32">'
+    '<circle cx="16" cy="16" r="13" fill="none" stroke="#5B4FE9" stroke-width="3"/>'
+    '<circle cx="16" cy="16" r="7" fill="none" stroke="#5B4FE9" stroke-width="3"/>'
+    '<circle cx="16" cy="16" r="2.5" fill="#5B4FE9"/>'
+    '<text x="36" y="23" font-family="Source Sans Pro, Helvetica, Arial, sans-serif" font-size="21" '
+    'font-weight="700" fill="#31333F">Likely</text></svg>'
+)
 
 
 def login_required() -> bool:
@@ -32,10 +49,9 @@ if login_required() and not st.user.get("is_logged_in"):
     st.button("Log in", type="primary", on_click=st.login)
     st.stop()
 
-with st.sidebar:
-    st.markdown("### :material/target: Likely")
-    st.caption("Target users by how likely they are to act.")
-    if login_required():
+st.logo(LOGO, size="large")
+if login_required():  # the account sits in the (folded) sidebar; without a login there is no sidebar at all
+    with st.sidebar:
         st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
         st.button("Log out", on_click=st.logout)
 
@@ -51,7 +67,9 @@ page = st.navigation(
         for index, (file, title, icon, url_path) in enumerate(SCREENS)
     ]
     # Without this hidden alias a link to /predictions shows Streamlit's "Page not found" dialog.
-    + [st.Page(open_default_screen, title=SCREENS[0][1], url_path=SCREENS[0][3], visibility="hidden")]
+    + [st.Page(open_default_screen, title=SCREENS[0][1], url_path=SCREENS[0][3], visibility="hidden")],
+    # At the top, the screens keep the whole width; below 768 px Streamlit folds it into a collapsed sidebar.
+    position="top",
 )
 if OPEN_PARAM in st.query_params:  # a deep link that first ran without the frame (see pages.ensure_frame)
     params = st.query_params.to_dict()

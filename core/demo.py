@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from core import summary
 from core.predictions import ensure_demo_predictions, list_predictions, refresh_scores
+from core.progress import heartbeat
 from core.seed import generate
 
 Progress = Callable[[str], None]
@@ -17,7 +18,9 @@ def ensure_demo_database(engine: Engine, users: int, progress: Progress) -> None
     """Generate demo data into an empty database, and the demo predictions when there are none."""
     if summary.user_count(engine) == 0:
         progress(f"no data yet: generating the demo database ({users:,} users)")
-        generate(engine, users=users, progress=progress)
+        # The generator reports per chunk of users, which can be most of a minute apart.
+        with heartbeat(progress, "generating the demo database") as say:
+            generate(engine, users=users, progress=say)
     else:
         progress("the database already holds data: nothing to generate")
     if list_predictions(engine):

@@ -38,21 +38,21 @@ with left:
     st.subheader("Events by name")
     if summary.events_by_name:
         st.dataframe(
-            pd.DataFrame({"event": list(summary.events_by_name), "count": list(summary.events_by_name.values())}),
+            pd.DataFrame({"Event": list(summary.events_by_name), "Count": list(summary.events_by_name.values())}),
             hide_index=True,
             width="stretch",
-            column_config={"count": COUNT},
+            column_config={"Count": COUNT},
         )
 with right:
     st.subheader("Users by platform")
     if summary.users_by_platform:
         st.dataframe(
             pd.DataFrame(
-                {"platform": list(summary.users_by_platform), "users": list(summary.users_by_platform.values())}
+                {"Platform": list(summary.users_by_platform), "Users": list(summary.users_by_platform.values())}
             ),
             hide_index=True,
             width="stretch",
-            column_config={"users": COUNT},
+            column_config={"Users": COUNT},
         )
 
 st.divider()

@@ -141,7 +141,7 @@ def on_prediction_change() -> None:
     st.session_state["tier_pick"] = ["High"]
 
 
-pick_col, update_col, new_col = st.columns([4, 1, 1], vertical_alignment="bottom")
+pick_col, update_col, new_col = st.columns([3, 1, 1], vertical_alignment="bottom")
 prediction_id = pick_col.selectbox(
     "Prediction",
     list(by_id),

@@ -24,7 +24,7 @@ from core.segments.export import export_csv_bytes
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time
-from pages import ensure_frame
+from pages import as_of, as_of_help, ensure_frame, users
 
 ensure_frame("pages/segments.py")
 
@@ -35,7 +35,9 @@ NEW_GROUP, NEW_EXCLUSION = "new group", "new exclusion group"
 
 LABELS = {kind: f.label for kind, f in segments.FILTERS.items()}
 OPS = {"more_than": "more than", "less_than": "less than"}
-USER_COUNT = st.column_config.NumberColumn(format="localized")  # 12,345
+USER_COUNT = st.column_config.NumberColumn(format="localized", width="small")  # 12,345
+# Rows tall enough for Streamlit to wrap long text (it wraps above 4rem): a filter's sentence is read whole.
+WRAPPED_ROWS = 66
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -299,6 +301,8 @@ def _render_section(section: str, state: dict) -> list[dict]:
 
 @st.fragment
 def builder() -> None:
+    # One instant per run: the count, funnel, sample, lookup and export all say the same minute.
+    now = screen_time()
     state = st.session_state[STATE]
     editor, results = st.columns([3, 2], gap="large")
     with editor:
@@ -338,20 +342,18 @@ def builder() -> None:
     with results:
         try:
             definition = segments.parse_definition(definition)  # the page's edge: parsed once per rerun
-            _results(definition)
+            report = _results(definition, now)
         except UserError as error:
             st.error(plain(error))
             return
     st.session_state["seg_definition"] = definition
-    sample_col, lookup_col = st.columns([3, 2], gap="large")
-    with sample_col:
-        _sample(definition)
-    with lookup_col:
-        _lookup(definition)
+    with editor:  # under the filters it follows, where a filter's sentence has room
+        _funnel(report.funnel)
+    _sample(definition, now)  # the whole width: nine columns
+    _lookup(definition, now)
 
 
-def _results(definition: segments.SegmentDefinition) -> None:
-    now = screen_time()
+def _results(definition: segments.SegmentDefinition, now):
     names = _all_predictions()
     predictions = list(names)
     breakdown_for = st.session_state.get("seg_breakdown_prediction")
@@ -365,21 +367,11 @@ def _results(definition: segments.SegmentDefinition) -> None:
     )
     with loading:
         report = segments.overview(definition, engine, now, breakdown_for, names)
-    st.metric("Audience", f"{report.count:,} users", border=True)
-    st.caption(
-        f"{report.share:.1f}% of all {report.total:,} users · exact · relative dates as of {now:%Y-%m-%d %H:%M} UTC"
-    )
+    st.metric("Audience", users(report.count), border=True, help=as_of_help(now))
+    st.caption(f"{report.share:.1f}% of all {report.total:,} users · exact · {as_of(now)}")
     for line in segments.describe(definition, names):
         st.markdown(f"- {plain(line)}")
 
-    if report.funnel:
-        st.markdown("**Funnel**: size after each filter")
-        st.dataframe(
-            pd.DataFrame([{"After": s.after, "Alone": s.alone, "Filter": s.sentence} for s in report.funnel]),
-            hide_index=True,
-            key="seg_funnel",
-            column_config={"After": USER_COUNT, "Alone": USER_COUNT},
-        )
     st.markdown("**Reachable users per channel**")
     st.dataframe(
         pd.DataFrame([{"Channel": CHANNELS[c], "Users": n} for c, n in report.reachable.items()]),
@@ -390,48 +382,80 @@ def _results(definition: segments.SegmentDefinition) -> None:
     if predictions:
         st.selectbox("Likelihood breakdown for", predictions, key="seg_breakdown_prediction", format_func=names.get)
         st.dataframe(
-            pd.DataFrame(
-                [{"Tier": r["label"], "Users": r["users"], "Share": f"{r['share']:.1f}%"} for r in report.breakdown]
-            ),
+            pd.DataFrame([{"Tier": r["label"], "Users": r["users"], "Share": r["share"]} for r in report.breakdown]),
             hide_index=True,
             key="seg_breakdown",
-            column_config={"Users": USER_COUNT},
+            column_config={"Users": USER_COUNT, "Share": st.column_config.NumberColumn(format="%.1f%%", width="small")},
         )
-    _saving(definition, report.count)
+    _saving(definition, report.count, now)
+    return report
 
 
-SAMPLE_HEADERS = {
-    "external_id": "User id",
-    "first_name": "First name",
-    "email": "Email",
-    "platform": "Platform",
-    "country": "Country",
-    "language": "Language",
-    "timezone": "Time zone",
-    "last_used_at": "Last used (UTC)",
-    "session_count": "Sessions",
+def _funnel(steps: list[segments.FunnelStep]) -> None:
+    if not steps:
+        return
+    st.markdown("**Funnel**: size after each filter")
+    st.dataframe(
+        pd.DataFrame([{"Filter": s.sentence, "After": s.after, "Alone": s.alone} for s in steps]),
+        hide_index=True,
+        key="seg_funnel",
+        row_height=WRAPPED_ROWS,
+        column_config={
+            "Filter": st.column_config.TextColumn("Filter", width=260),  # wraps; the table stretches wider
+            "After": st.column_config.NumberColumn(
+                "After", format="localized", width="small", help="Users left once this filter and those above apply"
+            ),
+            "Alone": st.column_config.NumberColumn(
+                "Alone", format="localized", width="small", help="Users this filter keeps on its own"
+            ),
+        },
+    )
+
+
+# The sample's columns: header and width (px), sized to their content: all nine show from 1024 px wide
+# (narrower, the grid scrolls sideways with the user id pinned).
+SAMPLE_COLUMNS = {
+    "external_id": st.column_config.TextColumn("User id", width=78, pinned=True),
+    "first_name": st.column_config.TextColumn("First name", width=78),
+    "email": st.column_config.TextColumn("Email", width=176),
+    "platform": st.column_config.TextColumn("Platform", width=70),
+    "country": st.column_config.TextColumn("Country", width=66),
+    "language": st.column_config.TextColumn("Language", width=74),
+    "timezone": st.column_config.TextColumn("Time zone", width=138),
+    "last_used_at": st.column_config.DatetimeColumn("Last used (UTC)", format="D MMM HH:mm", width=108),
+    "session_count": st.column_config.NumberColumn("Sessions", format="localized", width=68),
 }
 
 
-def _sample(definition: segments.SegmentDefinition) -> None:
+def _sample(definition: segments.SegmentDefinition, now) -> None:
     st.markdown("##### Sample of matching users")
-    frame = segments.sample(definition, 10, engine, screen_time()).rename(columns=SAMPLE_HEADERS)
-    st.dataframe(frame, hide_index=True, key="seg_sample")
+    frame = segments.sample(definition, 10, engine, now)
+    st.dataframe(frame, hide_index=True, key="seg_sample", column_config=SAMPLE_COLUMNS, placeholder="—")
     st.caption("Ten users picked at random among the audience.")
 
 
-def _lookup(definition: segments.SegmentDefinition) -> None:
+def _lookup(definition: segments.SegmentDefinition, now) -> None:
     st.markdown("##### User lookup")
     st.caption("Does this user match, and if not, which filter keeps them out?")
     lookup = st.text_input("User id", key="seg_lookup", placeholder="e.g. u0000042")
     if not lookup.strip():
         return
-    answer = segments.explain_user(definition, lookup, engine, screen_time(), _all_predictions())
+    answer = segments.explain_user(definition, lookup, engine, now, _all_predictions())
     verdict = "matches" if answer.matches else "does not match"
     (st.success if answer.matches else st.warning)(f"{answer.external_id} {verdict}: " + "; ".join(answer.reasons))
     if answer.checks:
         rows = [{"Filter": c.sentence, "Passes": "yes" if c.passed else "no", "Where": c.where} for c in answer.checks]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="seg_lookup_table")
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            key="seg_lookup_table",
+            row_height=WRAPPED_ROWS,
+            column_config={
+                "Filter": st.column_config.TextColumn(width="large"),
+                "Passes": st.column_config.TextColumn(width="small"),
+                "Where": st.column_config.TextColumn(width="medium"),
+            },
+        )
 
 
 def _flash(message: str) -> None:
@@ -440,42 +464,71 @@ def _flash(message: str) -> None:
     st.rerun(scope="app")
 
 
-def _saving(definition: segments.SegmentDefinition, size: int) -> None:
+def _saved(segment, size: int) -> None:
+    """`segment` was just written: edit it from now on, with its name fields cleared for next time."""
+    st.session_state[CURRENT] = {"id": segment.id, "name": segment.name, "version": segment.version}
+    st.session_state["seg_clear_names"] = True
+    _flash(f"Saved “{plain(segment.name)}”: {users(size)}.")
+
+
+def _start_new() -> None:
+    """The New segment button: an empty builder, no saved segment open, no carried selection."""
+    _load(segments.empty_definition(), None)
+    st.session_state["seg_clear_names"] = True
+    st.session_state.pop("seg_carried", None)
+    st.query_params.clear()
+
+
+def _saving(definition: segments.SegmentDefinition, size: int, now) -> None:
+    """One state at a time: a new segment has a name and Save segment; a saved one has Save changes
+    and Save as new. New segment (start again) and Export CSV are always there."""
     current = st.session_state.get(CURRENT)
+    if st.session_state.pop("seg_clear_names", False):  # before the fields exist in this run
+        for key in ("seg_name", "seg_save_as_name"):
+            st.session_state.pop(key, None)
     with st.container(border=True):
         if st.session_state.get("seg_flash"):
             st.success(st.session_state.pop("seg_flash"))
+        problem = None
         if current:
             st.markdown(f"Editing saved segment **{plain(current['name'])}**")
-            if st.button("Save changes", key="seg_save_changes", type="primary"):
+            buttons = st.container(horizontal=True)
+            if buttons.button("Save changes", key="seg_save_changes", type="primary"):
                 try:
-                    saved = segments.update_segment(
-                        engine, current["id"], definition, expected_version=current["version"]
+                    _saved(
+                        segments.update_segment(engine, current["id"], definition, expected_version=current["version"]),
+                        size,
                     )
-                    st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
-                    _flash(f"Saved “{plain(saved.name)}”: {size:,} users.")
                 except UserError as error:
-                    st.error(plain(error))
-        name = st.text_input("Segment name", key="seg_name", placeholder="e.g. Lapsed users - 2 weeks")
-        save_col, export_col = st.columns(2)
-        if save_col.button("Save segment", key="seg_save", type="secondary" if current else "primary"):
-            try:
-                saved = segments.save_segment(engine, name, definition)
-                st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
-                _flash(f"Saved “{plain(saved.name)}”: {size:,} users.")
-            except UserError as error:
-                st.error(plain(error))
-        export_col.download_button(
+                    problem = str(error)
+            with buttons.popover("Save as new…", key="seg_save_as"):
+                copy_name = st.text_input("Name of the new segment", key="seg_save_as_name")
+                if st.button("Save as new segment", key="seg_save_new", type="primary"):
+                    try:
+                        _saved(segments.save_segment(engine, copy_name, definition), size)
+                    except UserError as error:
+                        st.error(plain(error))
+        else:
+            name = st.text_input("Segment name", key="seg_name", placeholder="e.g. Lapsed users - 2 weeks")
+            buttons = st.container(horizontal=True)
+            if buttons.button("Save segment", key="seg_save", type="primary"):
+                try:
+                    _saved(segments.save_segment(engine, name, definition), size)
+                except UserError as error:
+                    problem = str(error)
+        buttons.button("New segment", key="seg_new", on_click=_start_new, help="Start again from an empty builder")
+        buttons.download_button(
             "Export CSV",
-            data=partial(export_csv_bytes, definition, engine, screen_time()),
-            # the session, not `current`: a segment saved in this very run names the file too
-            file_name=f"{(st.session_state.get(CURRENT) or {}).get('name') or 'segment'}.csv".replace("/", "-"),
+            data=partial(export_csv_bytes, definition, engine, now),
+            file_name=f"{(current or {}).get('name') or 'segment'}.csv".replace("/", "-"),
             mime="text/csv",
             key="seg_export",
             on_click="ignore",
             disabled=size == 0,
             help="One row per user with their main facts and the likelihood of every prediction the segment uses.",
         )
+        if problem:
+            st.error(plain(problem))
 
 
 # --- page --------------------------------------------------------------------------------
@@ -498,26 +551,22 @@ except UserError as error:
 if carried is not None and st.session_state.get("seg_carried") != carried.to_query_params():
     st.session_state["seg_carried"] = carried.to_query_params()
     _load(segments.definition_of(carried.to_filter()), None)
-    st.session_state["seg_name"] = ""
+    st.session_state["seg_clear_names"] = True
 
 saved = segments.list_segments(engine)
 with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"] and bool(saved)):
     if saved:
         by_id = {s.id: s for s in saved}
-        pick, open_col, new_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+        pick, open_col = st.columns([4, 1], vertical_alignment="bottom")
         chosen = pick.selectbox("Saved segment", list(by_id), key="seg_open_id", format_func=lambda i: by_id[i].name)
         if open_col.button("Open segment", key="seg_open"):
             segment = by_id[chosen]
             try:
                 _load(segment.definition, {"id": segment.id, "name": segment.name, "version": segment.version})
-                st.session_state["seg_name"] = ""
+                st.session_state["seg_clear_names"] = True
                 st.rerun()
             except UserError as error:
                 st.error(f"“{plain(segment.name)}” cannot be opened: {plain(error)}")
-        if new_col.button("New segment", key="seg_new"):
-            _load(segments.empty_definition(), None)
-            st.query_params.clear()
-            st.rerun()
         rename_col, rename_button, duplicate_col, delete_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
         new_name = rename_col.text_input("New name", key="seg_rename_to")
         if rename_button.button("Rename segment", key="seg_rename"):

@@ -272,3 +272,16 @@ def test_the_draft_is_the_state_of_record_across_steps(app_database):
     click(at, "Edit draft")
     assert at.text_input(key="c_name").value == "Lapsed user message - 2 weeks"
     assert at.session_state["composer_draft"].campaign_id == saved.id
+
+
+def test_the_audience_says_the_minute_it_was_counted_at(app_database):
+    """Relative dates move with the clock: the figure names its minute, and is exact at that minute."""
+    segment = segments.save_segment(app_database, "Lapsed users - 2 weeks", LAPSED_2_WEEKS)
+    at = open_campaigns()
+    at.selectbox(key="c_segment").set_value(segment.id).run()
+
+    [note] = [c.value for c in at.caption if c.value.startswith("Exact counts, relative dates as of ")]
+    minute = datetime.strptime(note.removeprefix("Exact counts, relative dates as of ")[:16], "%Y-%m-%d %H:%M")
+    [audience] = [m for m in at.metric if m.label == "Users in the audience today"]
+    assert int(audience.value.replace(",", "")) == segments.count(LAPSED_2_WEEKS, app_database, minute)
+    assert f"Counted exactly at {minute:%H:%M} UTC" in audience.help

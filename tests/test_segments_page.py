@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +69,88 @@ def test_build_and_save_the_lapsed_users_segment_in_one_pass(app_database):
     assert [s.value for s in at.success][0].startswith("Saved “Lapsed users - 2 weeks”")
     saved = segments.get_segment(app_database, "Lapsed users - 2 weeks")
     assert saved.definition == LAPSED
+    assert _saving_state(at) == EDITING
 
+
+NEW = {"name field": True, "Save segment": True, "Save changes": False, "Save as new…": False, "New segment": True}
+EDITING = {"name field": False, "Save segment": False, "Save changes": True, "Save as new…": True, "New segment": True}
+
+
+def _saving_state(at: AppTest) -> dict[str, bool]:
+    """Which of the saving controls the page shows (a state is one of NEW and EDITING)."""
+    keys = {widget.key for widget in [*at.button, *at.text_input]}
+    return {
+        "name field": "seg_name" in keys,
+        "Save segment": "seg_save" in keys,
+        "Save changes": "seg_save_changes" in keys,
+        "Save as new…": "seg_save_new" in keys,
+        "New segment": "seg_new" in keys,
+    }
+
+
+def test_a_new_segment_offers_only_save_segment(app_database):
+    at = _open_page()
+    assert _saving_state(at) == NEW
+    assert not [m.value for m in at.markdown if m.value.startswith("Editing saved segment")]
+
+
+def test_after_a_save_the_page_edits_that_segment_and_never_offers_a_second_save(app_database):
+    at = _open_page()
+    _add(at, "platform")
+    at.text_input(key="seg_name").set_value("iOS users")
     at.button(key="seg_save").click()
     at.run()
-    assert "a segment named “Lapsed users - 2 weeks” already exists; choose another name" in [e.value for e in at.error]
+
+    assert _saving_state(at) == EDITING
+    assert "Editing saved segment **iOS users**" in [m.value for m in at.markdown]
+    at.multiselect(key="f1_values").set_value(["iOS", "Android"])
+    at.button(key="seg_save_changes").click()
+    at.run()
+    assert not at.error
+    assert list(segments.get_segment(app_database, "iOS users").definition.groups[0].filters[0].values) == [
+        "iOS",
+        "Android",
+    ]
+    assert [s.name for s in segments.list_segments(app_database)] == ["iOS users"]
+
+
+def test_save_as_new_keeps_the_original_and_edits_the_copy(app_database):
+    original = segments.save_segment(
+        app_database, "iOS users", segments.definition_of({"type": "platform", "values": ["iOS"]})
+    )
+    at = _open_page()
+    at.button(key="seg_open").click()
+    at.run()
+    at.multiselect(key="f1_values").set_value(["Web"])
+    at.run()
+
+    at.text_input(key="seg_save_as_name").set_value("iOS users")  # taken
+    at.button(key="seg_save_new").click()
+    at.run()
+    assert "a segment named “iOS users” already exists; choose another name" in [e.value for e in at.error]
+
+    at.text_input(key="seg_save_as_name").set_value("Web users")
+    at.button(key="seg_save_new").click()
+    at.run()
+    assert [s.value for s in at.success][0].startswith("Saved “Web users”")
+    assert "Editing saved segment **Web users**" in [m.value for m in at.markdown]
+    assert at.text_input(key="seg_save_as_name").value == ""
+    assert segments.get_segment(app_database, original.id).definition == original.definition
+    assert segments.get_segment(app_database, "Web users").definition.groups[0].filters[0].values == ("Web",)
+
+
+def test_new_segment_starts_an_empty_unsaved_segment(app_database):
+    segments.save_segment(app_database, "iOS users", segments.definition_of({"type": "platform", "values": ["iOS"]}))
+    at = _open_page()
+    at.button(key="seg_open").click()
+    at.run()
+    assert _saving_state(at) == EDITING
+
+    at.button(key="seg_new").click()
+    at.run()
+    assert _saving_state(at) == NEW
+    assert at.text_input(key="seg_name").value == ""
+    assert _audience(at) == f"{segments.total_users(app_database):,} users"
     assert len(segments.list_segments(app_database)) == 1
 
 
@@ -164,3 +243,14 @@ def test_user_lookup_says_which_filter_fails(app_database):
     assert [w.value for w in at.warning] == [
         f"{user['external_id'][0]} does not match: fails group 1, filter 1 (Platform): Platform is Web"
     ]
+
+
+def test_the_audience_says_the_minute_it_was_counted_at(app_database):
+    """Relative dates move with the clock: the count names its minute, and is exact at that minute."""
+    at = _open_page()
+    _add(at, "last_used")
+    [note] = [c.value for c in at.caption if "relative dates as of " in c.value]
+    minute = datetime.strptime(note.split("relative dates as of ")[1][:16], "%Y-%m-%d %H:%M")
+    lapsed = segments.definition_of({"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"})
+    assert _audience(at) == f"{segments.count(lapsed, app_database, minute):,} users"
+    assert f"Counted exactly at {minute:%H:%M} UTC" in at.metric[0].help

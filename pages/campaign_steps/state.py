@@ -131,7 +131,8 @@ def audience(engine, spec: CampaignSpec):
         definition = aud.campaign_definition(engine, spec.segment_id, spec.audience)
         if definition is None:
             return None
-        found, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms, screen_time())
+        now = st.session_state["c_counted_at"] = screen_time()  # the figures say which minute they counted at
+        found, reachable = aud.reachable_user_ids(engine, definition, spec.channel, spec.platforms, now)
     except UserError as error:
         st.error(plain(error))
         return None

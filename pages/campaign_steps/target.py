@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.campaigns import audience as aud
 from core.campaigns.draft import selection_sentence, suggested_name
+from pages import as_of, as_of_help
 from pages.campaign_steps import state
 
 SOURCES = {"segment": "Saved segment", "selection": "Predictions selection"}
@@ -88,9 +89,11 @@ def render(engine) -> None:
         return
     _, audience, reachable = found
     a, b, c = st.columns(3)
-    a.metric("Users in the audience today", f"{len(audience):,}")
+    counted_at = st.session_state["c_counted_at"]
+    a.metric("Users in the audience today", f"{len(audience):,}", help=as_of_help(counted_at))
     b.metric(f"Reachable by {aud.CAMPAIGN_CHANNELS[spec.channel].lower()}", f"{len(reachable):,}")
     c.metric("Reachable share", f"{len(reachable) / len(audience):.0%}" if len(audience) else "—")
+    st.caption(f"Exact counts, {as_of(counted_at)}.")
     users = aud.users_frame(engine).reindex(audience)
     masks = {p: aud.reachable_mask(users, spec.channel, [p]) for p in aud.PLATFORMS}
     st.caption(

@@ -18,6 +18,7 @@ from core import segments
 from core.campaigns import audience as aud
 from core.db import get_engine
 from core.timeutil import screen_time, utcnow
+from pages import users
 from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app
 from tests.definitions import LAPSED_2_WEEKS as LAPSED
@@ -75,7 +76,7 @@ def _build_lapsed_segment(page, engine) -> int:
 
     ui.fill(page, "stTextInput", "Segment name", SEGMENT)
     ui.click(page, "Save segment")
-    page.get_by_text(f"Saved “{SEGMENT}”: {lapsed:,} users.").wait_for()
+    page.get_by_text(f"Saved “{SEGMENT}”: {users(lapsed)}.").wait_for()
     saved = next(s for s in segments.list_segments(engine) if s.name == SEGMENT)
     assert saved.definition.groups == LAPSED.groups
     return lapsed

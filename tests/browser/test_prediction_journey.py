@@ -16,6 +16,7 @@ from core import predictions as P
 from core import segments
 from core.db import get_engine
 from core.tiers import score_range_of
+from pages import users
 from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app
 
@@ -118,7 +119,7 @@ def test_a_score_range_becomes_a_saved_exported_segment(page, engine):
     name = f"High purchase likelihood on iOS {uuid.uuid4().hex[:6]}"
     ui.fill(page, "stTextInput", "Segment name", name)
     ui.click(page, "Save segment")
-    page.get_by_text(f"Saved “{name}”: {ios_high:,} users.").wait_for()
+    page.get_by_text(f"Saved “{name}”: {users(ios_high)}.").wait_for()
     saved = next(s for s in segments.list_segments(engine) if s.name == name)
     assert segments.count(saved.definition, engine) == ios_high
     screenshot(
