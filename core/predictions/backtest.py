@@ -48,6 +48,7 @@ from core.predictions.training import (
     TRAIN_SAMPLE,
     _categories,
     as_of_instant,
+    check_window_has_data,
     features_at_two_cutoffs,
     not_enough_history,
 )
@@ -143,6 +144,7 @@ def run_backtest(
     as_of = as_of_instant(engine, as_of)
     window = timedelta(days=window_days)
     train_cut, eval_cut = as_of - 2 * window, as_of - window
+    check_window_has_data(engine, event, eval_cut, as_of)
     rng = np.random.default_rng(SEED)
 
     ids = all_user_ids(engine)
@@ -233,21 +235,29 @@ def _bgnbd(history: pd.DataFrame, y: np.ndarray, evaluation: pd.DataFrame, windo
     return np.where(done, chance, newcomer_rate)
 
 
+def weighted_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """AUC with a weight per row (ties count half): one pass over the rows in score order."""
+    labels = np.asarray(labels, dtype=float)
+    _values, group = np.unique(np.asarray(scores, dtype=float), return_inverse=True)
+    return _grouped_auc(group, labels, np.ones_like(labels) if weights is None else np.asarray(weights, dtype=float))
+
+
+def _grouped_auc(group: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
+    positive = np.bincount(group, weights=weights * labels)
+    negative = np.bincount(group, weights=weights * (1 - labels))
+    below = np.cumsum(negative) - negative
+    total = positive.sum() * negative.sum()
+    return float(np.sum(positive * (below + 0.5 * negative)) / total) if total > 0 else float("nan")
+
+
 def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, rounds: int, seed: int) -> tuple[float, float]:
-    """95% interval of the AUC over `rounds` bootstrap resamples (weights, one sort: O(n) a round)."""
+    """95% interval of the AUC over `rounds` bootstrap resamples (as weights: one sort in all)."""
     labels = np.asarray(labels, dtype=float)
     _values, group = np.unique(np.asarray(scores, dtype=float), return_inverse=True)
     rng = np.random.default_rng(seed)
     n = len(labels)
-    areas = []
-    for _ in range(rounds):
-        weights = rng.multinomial(n, np.full(n, 1 / n)).astype(float)
-        positive = np.bincount(group, weights=weights * labels)
-        negative = np.bincount(group, weights=weights * (1 - labels))
-        below = np.cumsum(negative) - negative
-        total = positive.sum() * negative.sum()
-        if total > 0:
-            areas.append(float(np.sum(positive * (below + 0.5 * negative)) / total))
+    areas = [_grouped_auc(group, labels, rng.multinomial(n, np.full(n, 1 / n)).astype(float)) for _ in range(rounds)]
+    areas = [a for a in areas if not np.isnan(a)]
     if not areas:
         return 0.5, 0.5
     low, high = np.percentile(areas, [2.5, 97.5])

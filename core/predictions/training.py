@@ -210,6 +210,7 @@ def _learn(
 ) -> Learned:
     """Fit the model on history up to `as_of - window` with labels in the window; measure it on held-out users."""
     train_cut = as_of - timedelta(days=window_days)
+    check_window_has_data(engine, event, train_cut, as_of)
     rng = np.random.default_rng(SEED)
 
     say("choosing the audience")
@@ -259,6 +260,16 @@ def _learn(
         "repeat_model_bias": model.repeat_bias if model.repeat_model is not None else None,
     }
     return Learned(model, quality, area, details, audience_ids, current)
+
+
+def check_window_has_data(engine: Engine, event: str, after: datetime, until: datetime) -> None:
+    """Refuse a label window that starts after the data ends: nobody can have done anything in it."""
+    newest = latest_event_time(engine)
+    if newest is not None and after >= newest:
+        raise UserError(
+            f"cannot learn '{event}': the data ends on {newest:%Y-%m-%d}, before the window "
+            f"{after:%Y-%m-%d} to {until:%Y-%m-%d}; pick an --as-of up to {newest:%Y-%m-%d} plus the window"
+        )
 
 
 def not_enough_history(event: str, window_days: int, after: datetime, until: datetime, done: int, users: int) -> str:
