@@ -69,6 +69,8 @@ MODELS: tuple[tuple[str, str], ...] = (
     ("bgnbd", "buy-till-you-die model (BG/NBD)"),
 )
 
+BACKTEST_LABELS = tuple(label for _key, label in MODELS)
+
 
 @dataclass(frozen=True)
 class ModelScore:
@@ -199,6 +201,24 @@ def run_backtest(
         seconds=round(time.monotonic() - started, 1),
         peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
+
+
+def backtest_prediction(engine, name_or_id: str | int, progress: Callable[[str], None] | None = None) -> Backtest:
+    """Backtest a stored prediction's event and window as of its scores, and keep the result with it."""
+    from core.db import session_scope
+    from core.predictions import store
+
+    prediction = store.find_prediction(engine, name_or_id)
+    result = run_backtest(engine, prediction.event, prediction.window_days, prediction.as_of, progress)
+    with session_scope(engine) as session:
+        store.save_prediction(session, id=prediction.id, details={**prediction.details, "backtest": result.to_dict()})
+    return result
+
+
+def stored_backtest(details: dict) -> Backtest | None:
+    """The backtest kept with a prediction, if one was run."""
+    data = details.get("backtest")
+    return Backtest.from_dict(data) if data else None
 
 
 def _recency(history: pd.DataFrame, y: np.ndarray, evaluation: pd.DataFrame) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -106,15 +106,28 @@ def train_prediction(
     audience: dict | None = None,
     as_of: datetime | None = None,
     progress: Progress = None,
+    backtest: bool = False,
 ) -> int:
-    """Train, evaluate and score a prediction; returns the new prediction's id."""
+    """Train, evaluate and score a prediction; returns the new prediction's id.
+
+    With `backtest`, the standard backtest (core.predictions.backtest) runs first on all
+    users, so a request it cannot answer is refused before anything is trained, and its
+    result is kept in the prediction's details for the page's quality section.
+    """
     say = _say(progress)
     started = time.monotonic()
     window_days = int(window_days)
     name = (name or default_name(event, window_days, kind)).strip()
     validate(engine, event, window_days, kind, name)
     as_of = as_of_instant(engine, as_of)
+    checked = {}
+    if backtest:
+        from core.predictions.backtest import run_backtest  # the backtest trains through this module
+
+        say("backtesting first")
+        checked = {"backtest": run_backtest(engine, event, window_days, as_of, say).to_dict()}
     learned = _learn(engine, event, window_days, kind, audience, as_of, say)
+    learned = replace(learned, details={**learned.details, **checked})
     with session_scope(engine) as session:
         prediction_id = store.save_prediction(
             session,
