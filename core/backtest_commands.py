@@ -22,6 +22,15 @@ def register(subparsers) -> None:
     backtest.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     backtest.set_defaults(handler=_backtest)
 
+    bench = subparsers.add_parser(
+        "bench-predict",
+        help="time predict and backtest (and their peak memory) on a synthetic database (one JSON line)",
+    )
+    bench.add_argument("--users", type=int, default=100_000, help="synthetic users, ~30 events each")
+    bench.add_argument("--window-days", type=int, default=30)
+    bench.add_argument("--keep", help="build (or reuse) the database at this path instead of a temporary one")
+    bench.set_defaults(handler=_bench)
+
 
 def _backtest(args) -> int:
     from core.predictions.backtest import format_table, run_backtest, summary_sentences
@@ -33,4 +42,13 @@ def _backtest(args) -> int:
     else:
         print(format_table(result))
         print("\n".join(summary_sentences(result)))
+    return 0
+
+
+def _bench(args) -> int:
+    from pathlib import Path
+
+    from core.predictions.scale_bench import bench_predict
+
+    print(json.dumps(bench_predict(args.users, args.window_days, Path(args.keep) if args.keep else None)))
     return 0

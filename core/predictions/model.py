@@ -58,12 +58,12 @@ def _trees(seed: int) -> HistGradientBoostingClassifier:
     )
 
 
-def _linear_inputs(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Numeric columns, sign-log-scaled (counts and days are skewed), missing as 0 plus a flag."""
+def _linear_inputs(frame: pd.DataFrame, columns: list[str], flagged: list[str]) -> np.ndarray:
+    """Numeric columns, sign-log-scaled (counts and days are skewed), missing as 0 plus a flag for `flagged`."""
     values = frame[columns].to_numpy(dtype=float)
-    missing = np.isnan(values)
-    values = np.where(missing, 0.0, values)
-    return np.column_stack([np.sign(values) * np.log1p(np.abs(values)), missing.astype(float)])
+    flags = frame[flagged].isna().to_numpy(dtype=float)
+    values = np.nan_to_num(values, nan=0.0)
+    return np.column_stack([np.sign(values) * np.log1p(np.abs(values)), flags])
 
 
 class BlendClassifier(ClassifierMixin, BaseEstimator):
@@ -76,16 +76,17 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         self.trees_ = _trees(self.seed).fit(X, y)
         self.numeric_ = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
+        self.flagged_ = [c for c in self.numeric_ if X[c].isna().any()]
         self.linear_ = None
         if self.numeric_:
-            self.linear_ = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-            self.linear_.fit(_linear_inputs(X, self.numeric_), y)
+            self.linear_ = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+            self.linear_.fit(_linear_inputs(X, self.numeric_, self.flagged_), y)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         odds = logit(np.clip(self.trees_.predict_proba(X)[:, 1], EDGE, 1 - EDGE))
         if self.linear_ is not None:
-            linear = self.linear_.predict_proba(_linear_inputs(X, self.numeric_))[:, 1]
+            linear = self.linear_.predict_proba(_linear_inputs(X, self.numeric_, self.flagged_))[:, 1]
             odds = (odds + logit(np.clip(linear, EDGE, 1 - EDGE))) / 2
         p = expit(odds)
         return np.column_stack([1 - p, p])
@@ -208,6 +209,7 @@ def describe_value(column: str, value) -> str:
 
 WEEK_DAYS = 7.0
 MIN_REPEAT_CUSTOMERS = 20  # fewer customers with a repeat teach BG/NBD nothing
+REPEAT_FIT_SAMPLE = 50_000
 
 
 def repeat_inputs(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -226,8 +228,13 @@ def fit_repeat_model(features: pd.DataFrame) -> BgNbd | None:
     x, t_x, age, done = repeat_inputs(features)
     if (x[done] > 0).sum() < MIN_REPEAT_CUSTOMERS:
         return None
+    # To the day, like the classic models: identical customers then pool, and the fit stays fast.
+    t_x, age = np.round(t_x * WEEK_DAYS) / WEEK_DAYS, np.round(age * WEEK_DAYS) / WEEK_DAYS
+    rows = np.flatnonzero(done)
+    if len(rows) > REPEAT_FIT_SAMPLE:  # four population parameters: a large sample pins them down
+        rows = np.sort(np.random.default_rng(0).choice(rows, REPEAT_FIT_SAMPLE, replace=False))
     try:
-        return fit_bgnbd(x[done], t_x[done], age[done])
+        return fit_bgnbd(x[rows], t_x[rows], age[rows])
     except (ValueError, FloatingPointError):
         return None
 
