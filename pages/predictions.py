@@ -437,7 +437,9 @@ def backtest_section(prediction: P.PredictionInfo) -> None:
                     "AUC": [s.auc for s in result.scores],
                     "95% interval": [f"{s.auc_low:.3f}–{s.auc_high:.3f}" for s in result.scores],
                     "Top tenth holds": [s.top_tenth_recall * 100 for s in result.scores],
-                    "High tier lift": [s.high_tier_lift for s in result.scores],
+                    "High tier lift": [
+                        "nobody" if s.high_tier_lift is None else f"{s.high_tier_lift:.2f}×" for s in result.scores
+                    ],
                     "Expected": [round(s.expected_performers) for s in result.scores],
                     "Observed": [s.observed_performers for s in result.scores],
                 }
@@ -451,8 +453,8 @@ def backtest_section(prediction: P.PredictionInfo) -> None:
                 "Top tenth holds": st.column_config.NumberColumn(
                     format="%.0f%%", help="Share of the users who did it that the model's top 10% held"
                 ),
-                "High tier lift": st.column_config.NumberColumn(
-                    format="%.2f×", help="Rate in the High tier / overall rate (empty: nobody scored High)"
+                "High tier lift": st.column_config.TextColumn(
+                    help="Rate in the High tier / overall rate ('nobody': the model scored nobody High)"
                 ),
                 "Expected": st.column_config.NumberColumn(format="localized"),
                 "Observed": st.column_config.NumberColumn(format="localized"),
