@@ -28,7 +28,7 @@ CATEGORICAL = ("platform", "country")
 RECENT_DAYS = (7, 30)
 COUNT_DAYS = (30, 60, 90, 180)  # counts of the predicted event in the last N days
 MAX_OTHER_EVENTS = 6  # the most frequent other event names get their own features
-CHUNK_USERS = 100_000
+CHUNK_USERS = 50_000  # per scan query: bounds the rows held at once (~1.5M events at 30 a user)
 NEVER_DAYS = 9_999.0  # "days since" for something that never happened (trees split on it)
 DAY_SECONDS = 86_400
 # What models trained before the repeat-behaviour features were added used (kept readable).
