@@ -25,7 +25,6 @@ from sqlalchemy import DateTime, Engine, bindparam, text
 from core.facts import SESSION_EVENT
 
 CATEGORICAL = ("platform", "country")
-RECENT_DAYS = (7, 30)
 COUNT_DAYS = (30, 60, 90, 180)  # counts of the predicted event in the last N days
 MAX_OTHER_EVENTS = 6  # the most frequent other event names get their own features
 CHUNK_USERS = 50_000  # per scan query: bounds the rows held at once (~1.5M events at 30 a user)
