@@ -78,3 +78,35 @@ def test_one_scan_for_two_cutoffs_equals_one_cutoff_at_a_time(empty_engine, tmp_
     for cutoff, frame in zip(cutoffs, together, strict=True):
         (alone,) = compute_features_at(empty_engine, spec, [cutoff], ids)
         pd.testing.assert_frame_equal(frame, alone)
+
+
+def test_a_model_saved_before_the_repeat_features_still_scores(empty_engine, tmp_path):
+    """Stored predictions keep refreshing: an old model reads the columns it was trained on."""
+    import pickle
+
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from core.predictions.features import LEGACY_COLUMNS
+    from core.predictions.model import TrainedModel
+
+    import_events(empty_engine, logs.write_csv(logs.planted_signal(users=300, seed=6), tmp_path / "events.csv"))
+    with empty_engine.connect() as connection:
+        ids = np.array(connection.execute(select(models.User.id).order_by(models.User.id)).scalars().all())
+    known = ["Android", "iOS", "unknown"]
+    spec = FeatureSpec("purchase", 30, categories={"platform": known, "country": known})
+    frame = compute_features(empty_engine, spec, datetime(1997, 12, 1), user_ids=ids)
+    for column in ("platform", "country"):  # old models were trained on data with profiles
+        frame[column] = pd.Categorical(np.where(ids % 2 == 0, "iOS", "Android"), categories=known)
+    frame["tenure_days"] = (ids % 90).astype(np.float32)
+    assert spec.columns() == list(LEGACY_COLUMNS)
+    labels = frame["sessions_30d"].to_numpy() > frame["sessions_30d"].median()
+    estimator = CalibratedClassifierCV(HistGradientBoostingClassifier(max_iter=5), cv=3).fit(
+        frame[spec.columns()], labels
+    )
+    old = TrainedModel(spec=spec, estimator=estimator, reference={})
+    for added in ("repeat_model", "repeat_bias", "level_offset"):  # what an old pickle lacks
+        del old.__dict__[added]
+    restored = pickle.loads(pickle.dumps(old))
+    scores = restored.probabilities(compute_features(empty_engine, spec, datetime(1998, 1, 1), user_ids=ids))
+    assert len(scores) == len(ids) and np.all((scores >= 0) & (scores <= 1))
