@@ -25,6 +25,7 @@ from core.errors import UserError
 COMMAND_MODULES = [  # in the order --help lists them: data, predictions, segments, campaigns
     "core.data_commands",
     "core.prediction_commands",
+    "core.backtest_commands",
     "core.segment_commands",
     "core.campaign_commands",
 ]

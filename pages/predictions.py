@@ -50,13 +50,26 @@ def new_prediction_form() -> None:
             format_func=lambda i: "All users" if i is None else next(s.name for s in segments if s.id == i),
         )
         name = st.text_input("Name", placeholder="default: '<Event> in next N days'")
+        backtest_first = st.checkbox(
+            "Run a backtest first",
+            help="Replays the last two windows of your data: learns from the earlier one, predicts the later one, "
+            "and compares the result with the classic models (most recent first, RFM, BG/NBD). Takes about as "
+            "long again as training.",
+        )
         submitted = st.form_submit_button("Train prediction", type="primary")
     if submitted:
         audience = next((s.definition.to_json() for s in segments if s.id == audience_choice), None)
         with st.status("Training the prediction...", expanded=True) as status:
             try:
                 new_id = P.train_prediction(
-                    engine, event, int(window), kind=kind, name=name or None, audience=audience, progress=st.write
+                    engine,
+                    event,
+                    int(window),
+                    kind=kind,
+                    name=name or None,
+                    audience=audience,
+                    progress=st.write,
+                    backtest=backtest_first,
                 )
             except UserError as error:
                 status.update(label="Nothing was trained", state="error")
@@ -409,6 +422,63 @@ def drivers_section(prediction: P.PredictionInfo) -> None:
     st.caption("The group's mean score divided by the audience's mean score.")
 
 
+def backtest_section(prediction: P.PredictionInfo) -> None:
+    result = P.stored_backtest(prediction.details)
+    if result is None:
+        st.caption(
+            f"How would this prediction have done on your own history? A backtest learns from the window before "
+            f"last, predicts the last {prediction.window_days} days, and compares with the classic models."
+        )
+    else:
+        st.markdown("\n".join(f"- {line}" for line in P.summary_sentences(result)))
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Model": [s.label for s in result.scores],
+                    "AUC": [s.auc for s in result.scores],
+                    "95% interval": [f"{s.auc_low:.3f}–{s.auc_high:.3f}" for s in result.scores],
+                    "Top tenth holds": [s.top_tenth_recall * 100 for s in result.scores],
+                    "High tier lift": [
+                        "nobody" if s.high_tier_lift is None else f"{s.high_tier_lift:.2f}×" for s in result.scores
+                    ],
+                    "Expected": [round(s.expected_performers) for s in result.scores],
+                    "Observed": [s.observed_performers for s in result.scores],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "AUC": st.column_config.NumberColumn(
+                    format="%.3f", help="Chance a user who did it ranks above one who did not (0.5 = random)"
+                ),
+                "Top tenth holds": st.column_config.NumberColumn(
+                    format="%.0f%%", help="Share of the users who did it that the model's top 10% held"
+                ),
+                "High tier lift": st.column_config.TextColumn(
+                    help="Rate in the High tier / overall rate ('nobody': the model scored nobody High)"
+                ),
+                "Expected": st.column_config.NumberColumn(format="localized"),
+                "Observed": st.column_config.NumberColumn(format="localized"),
+            },
+        )
+        st.caption(
+            f"Learned from history up to {result.training_cutoff:%Y-%m-%d}, predicted "
+            f"{result.evaluation_cutoff:%Y-%m-%d} to {result.as_of:%Y-%m-%d} for all "
+            f"{result.evaluation_users:,} users ({result.evaluation_performers:,} did '{result.event}'). "
+            f"`python -m core backtest --event {result.event} --window-days {result.window_days}` prints the same."
+        )
+    if st.button("Run the backtest again" if result else "Run a backtest", key="run_backtest"):
+        with st.status("Backtesting...", expanded=True) as status:
+            try:
+                P.backtest_prediction(engine, prediction.id, progress=st.write)
+            except UserError as error:
+                status.update(label="No backtest", state="error")
+                st.error(str(error))
+                return
+            status.update(label="Backtested", state="complete")
+        st.rerun()
+
+
 def reasons_section(prediction: P.PredictionInfo) -> None:
     with st.form("user_reasons"):
         user = st.text_input("User id", placeholder="e.g. u0000042")
@@ -451,5 +521,7 @@ with trust_left:
 with trust_right:
     st.subheader("Drivers")
     drivers_section(prediction)
+st.subheader("Backtest: against the classic models")
+backtest_section(prediction)
 st.subheader("Why does a user score what they score?")
 reasons_section(prediction)

@@ -5,8 +5,17 @@ Public API (no Streamlit here; pages/predictions.py draws what these return):
 - list_predictions / get_prediction / find_prediction / export_scores: reading them back
 - score_distribution(...).summary / .histogram: the live slider figures
 - tier_playbook, user_reasons, quality_band: what the page explains
+- run_backtest / backtest_prediction / stored_backtest / summary_sentences: the product against the classic models
 """
 
+from core.predictions.backtest import (
+    BACKTEST_LABELS,
+    Backtest,
+    backtest_prediction,
+    run_backtest,
+    stored_backtest,
+    summary_sentences,
+)
 from core.predictions.demo import DEMO_PREDICTIONS, ensure_demo_predictions
 from core.predictions.distribution import BUCKETS, ScoreDistribution, SelectionSummary, score_distribution
 from core.predictions.explain import user_reasons
@@ -33,7 +42,9 @@ from core.predictions.training import (
 )
 
 __all__ = [
+    "BACKTEST_LABELS",
     "BUCKETS",
+    "Backtest",
     "DEFAULT_AVERAGE_ORDER_VALUE",
     "DEMO_PREDICTIONS",
     "KINDS",
@@ -46,6 +57,7 @@ __all__ = [
     "TierPlan",
     "accuracy_ratio",
     "auc",
+    "backtest_prediction",
     "calibration_table",
     "default_discounts",
     "default_name",
@@ -61,7 +73,10 @@ __all__ = [
     "quality_band",
     "refresh_scores",
     "retrain_prediction",
+    "run_backtest",
     "score_distribution",
+    "stored_backtest",
+    "summary_sentences",
     "tier_playbook",
     "train_prediction",
     "user_reasons",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -27,6 +27,7 @@ from sqlalchemy import Engine, text
 
 from core.db import session_scope
 from core.errors import UserError
+from core.instants import parse_instant
 from core.predictions import store
 from core.predictions.drivers import audience_drivers
 from core.predictions.features import (
@@ -34,6 +35,8 @@ from core.predictions.features import (
     FeatureSpec,
     compute_features,
     event_names,
+    existed,
+    iter_feature_chunks,
     latest_event_time,
     other_event_names,
     performers,
@@ -49,6 +52,8 @@ SCORE_CHUNK = 200_000
 DRIVER_SAMPLE = 200_000
 SEED = 20240611
 RETRAIN_AFTER_DAYS = 14
+MIN_TRAINING_USERS = 40
+MIN_CLASS_USERS = 5  # performers (and non-performers) the training window needs at least
 
 Progress = Callable[[str], None] | None
 
@@ -102,15 +107,28 @@ def train_prediction(
     audience: dict | None = None,
     as_of: datetime | None = None,
     progress: Progress = None,
+    backtest: bool = False,
 ) -> int:
-    """Train, evaluate and score a prediction; returns the new prediction's id."""
+    """Train, evaluate and score a prediction; returns the new prediction's id.
+
+    With `backtest`, the standard backtest (core.predictions.backtest) runs first on all
+    users, so a request it cannot answer is refused before anything is trained, and its
+    result is kept in the prediction's details for the page's quality section.
+    """
     say = _say(progress)
     started = time.monotonic()
     window_days = int(window_days)
     name = (name or default_name(event, window_days, kind)).strip()
     validate(engine, event, window_days, kind, name)
-    as_of = as_of or latest_event_time(engine)
+    as_of = as_of_instant(engine, as_of)
+    checked = {}
+    if backtest:
+        from core.predictions.backtest import run_backtest  # the backtest trains through this module
+
+        say("backtesting first")
+        checked = {"backtest": run_backtest(engine, event, window_days, as_of, say).to_dict()}
     learned = _learn(engine, event, window_days, kind, audience, as_of, say)
+    learned = replace(learned, details={**learned.details, **checked})
     with session_scope(engine) as session:
         prediction_id = store.save_prediction(
             session,
@@ -127,7 +145,7 @@ def train_prediction(
             model=learned.model.to_bytes(),
         )
     try:
-        _score(engine, prediction_id, learned.model, learned.audience_ids, as_of, learned.details, say)
+        _score(engine, prediction_id, learned.model, learned.audience_ids, as_of, learned.details, say, learned.current)
     except BaseException:
         store.delete_prediction(engine, prediction_id)  # never leave a half-scored prediction behind
         raise
@@ -157,10 +175,24 @@ def retrain_prediction(engine: Engine, name_or_id: str | int, progress: Progress
         as_of,
         learned.details,
         say,
+        learned.current,
         replacing={"model": learned.model.to_bytes(), "quality": learned.quality, "auc": learned.auc},
     )
     say(f"done in {time.monotonic() - started:.1f}s")
     return prediction.id
+
+
+def as_of_instant(engine: Engine, as_of: datetime | str | None) -> datetime:
+    """The prediction's 'now' as naive UTC (any ISO 8601 form or datetime); default the newest event."""
+    if as_of is None:
+        newest = latest_event_time(engine)
+        if newest is None:
+            raise UserError("the database holds no events yet: import events first")
+        return newest
+    try:
+        return parse_instant(as_of)
+    except ValueError as error:
+        raise UserError(f"as of: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -172,6 +204,19 @@ class Learned:
     auc: float
     details: dict
     audience_ids: np.ndarray
+    current: pd.DataFrame  # every audience user's features at as-of, from the same scan
+
+
+def features_at_two_cutoffs(
+    engine: Engine, spec: FeatureSpec, earlier: datetime, later: datetime, ids: np.ndarray, sample: np.ndarray, say
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One scan: the `sample` users' features at `earlier` (those who existed then), every user's at `later`."""
+    history, current = [], []
+    for chunk, (at_earlier, at_later) in iter_feature_chunks(engine, spec, [earlier, later], ids, say):
+        history.append(at_earlier[np.isin(chunk, sample)])
+        current.append(at_later)
+    history_frame, current_frame = pd.concat(history), pd.concat(current)
+    return history_frame[existed(history_frame)], current_frame
 
 
 def _learn(
@@ -179,6 +224,7 @@ def _learn(
 ) -> Learned:
     """Fit the model on history up to `as_of - window` with labels in the window; measure it on held-out users."""
     train_cut = as_of - timedelta(days=window_days)
+    check_window_has_data(engine, event, train_cut, as_of)
     rng = np.random.default_rng(SEED)
 
     say("choosing the audience")
@@ -189,9 +235,8 @@ def _learn(
     train_ids = np.sort(rng.choice(audience_ids, cap, replace=False)) if len(audience_ids) > cap else audience_ids
     spec = FeatureSpec(event, window_days, other_event_names(engine, event))
 
-    say(f"computing history up to {train_cut:%Y-%m-%d} for {len(train_ids):,} users")
-    history = compute_features(engine, spec, train_cut, user_ids=train_ids, progress=say)
-    history = history[~(history["tenure_days"] < 0)]  # users who did not exist yet at the cut-off
+    say(f"computing history up to {train_cut:%Y-%m-%d} and {as_of:%Y-%m-%d} for {len(audience_ids):,} users")
+    history, current = features_at_two_cutoffs(engine, spec, train_cut, as_of, audience_ids, train_ids, say)
     labels = np.isin(history.index.to_numpy(), performers(engine, event, train_cut, as_of))
     spec = FeatureSpec(event, window_days, spec.other_events, _categories(history))
     for column in CATEGORICAL:
@@ -199,11 +244,8 @@ def _learn(
 
     say(f"learning from {len(history):,} users ({int(labels.sum()):,} performed '{event}' in the window)")
     stratify = labels if 2 <= labels.sum() <= len(labels) - 2 else None
-    if len(history) < 40 or stratify is None:
-        raise UserError(
-            f"not enough history to learn '{event}' over {window_days} days: "
-            f"{int(labels.sum()):,} of {len(history):,} users performed it in the training window"
-        )
+    if len(history) < MIN_TRAINING_USERS or stratify is None or min(labels.sum(), (~labels).sum()) < MIN_CLASS_USERS:
+        raise UserError(not_enough_history(event, window_days, train_cut, as_of, int(labels.sum()), len(history)))
     fit_rows, held_rows = train_test_split(
         np.arange(len(history)), test_size=HOLDOUT_SHARE, random_state=SEED, stratify=stratify
     )
@@ -213,6 +255,10 @@ def _learn(
     quality, area = accuracy_ratio(held_y, held_p), auc(held_y, held_p)
     say(f"quality on {len(held_rows):,} held-out users: accuracy ratio {quality:.1f}%, AUC {area:.3f}")
 
+    for column in CATEGORICAL:
+        current[column] = pd.Categorical(current[column].astype(str), categories=spec.categories[column])
+    model = model.anchored(current)
+    spec = model.spec
     details = {
         "trained_as_of": as_of.isoformat(),
         "training_cutoff": train_cut.isoformat(),
@@ -224,8 +270,40 @@ def _learn(
         "calibration": calibration_table(held_y, held_p),
         "features": [spec.labels()[c] for c in spec.columns()],
         "average_value": _average_value(engine, event),
+        "level_offset": model.level_offset,
+        "repeat_model_bias": model.repeat_bias if model.repeat_model is not None else None,
     }
-    return Learned(model, quality, area, details, audience_ids)
+    return Learned(model, quality, area, details, audience_ids, current)
+
+
+def check_window_has_data(engine: Engine, event: str, after: datetime, until: datetime) -> None:
+    """Refuse a label window that starts after the data ends: nobody can have done anything in it."""
+    newest = latest_event_time(engine)
+    if newest is not None and after >= newest:
+        raise UserError(
+            f"cannot learn '{event}': the data ends on {newest:%Y-%m-%d}, before the window "
+            f"{after:%Y-%m-%d} to {until:%Y-%m-%d}; pick an --as-of up to {newest:%Y-%m-%d} plus the window"
+        )
+
+
+def not_enough_history(event: str, window_days: int, after: datetime, until: datetime, done: int, users: int) -> str:
+    """Why a prediction cannot be learned, in one line a person can act on."""
+    window = f"{after:%Y-%m-%d} to {until:%Y-%m-%d}"
+    if users < MIN_TRAINING_USERS:
+        return (
+            f"cannot learn '{event}' over {window_days} days: only {users:,} users had any history by "
+            f"{after:%Y-%m-%d} (at least {MIN_TRAINING_USERS} are needed); pick a later --as-of or import more users"
+        )
+    if done < MIN_CLASS_USERS:
+        return (
+            f"cannot learn '{event}' over {window_days} days: only {done:,} of {users:,} users did it in the "
+            f"training window {window} (at least {MIN_CLASS_USERS} are needed); pick a longer window, "
+            "a more common event or a later --as-of"
+        )
+    return (
+        f"cannot learn '{event}' over {window_days} days: {done:,} of {users:,} users did it in the training "
+        f"window {window}, nearly everyone, so there is nobody to tell apart; pick a shorter window or a rarer event"
+    )
 
 
 def _average_value(engine: Engine, event: str) -> float | None:
@@ -238,18 +316,30 @@ def _average_value(engine: Engine, event: str) -> float | None:
 
 
 def _score(
-    engine, prediction_id, model: TrainedModel, audience_ids, as_of, details, say, replacing: dict | None = None
+    engine,
+    prediction_id,
+    model: TrainedModel,
+    audience_ids,
+    as_of,
+    details,
+    say,
+    current: pd.DataFrame | None = None,
+    replacing: dict | None = None,
 ) -> None:
     """Score the audience and store the scores with the prediction's details (and the `replacing`
-    columns, e.g. a retrained model and its quality) in one transaction."""
+    columns, e.g. a retrained model and its quality) in one transaction. `current` holds the
+    audience's features at `as_of` when training already computed them."""
     rng = np.random.default_rng(SEED + 1)
+    audience_ids = np.sort(np.asarray(audience_ids, dtype=np.int64))
     probabilities = np.zeros(len(audience_ids))
     driver_take = min(1.0, DRIVER_SAMPLE / max(len(audience_ids), 1))
     driver_frames, driver_scores = [], []
     for start in range(0, len(audience_ids), SCORE_CHUNK):
         chunk = audience_ids[start : start + SCORE_CHUNK]
-        features = compute_features(engine, model.spec, as_of, user_ids=chunk)
-        features = features.reindex(chunk)
+        if current is not None:
+            features = current.reindex(chunk)
+        else:
+            features = compute_features(engine, model.spec, as_of, user_ids=chunk).reindex(chunk)
         for column in CATEGORICAL:
             features[column] = pd.Categorical(
                 features[column].astype(str).fillna("unknown"), categories=model.spec.categories[column]
@@ -257,7 +347,7 @@ def _score(
         p = model.probabilities(features)
         probabilities[start : start + len(chunk)] = p
         keep = rng.random(len(chunk)) < driver_take
-        driver_frames.append(features[keep])
+        driver_frames.append(model.inputs(features[keep]))
         driver_scores.append(p[keep] * 100)
         say(f"scored {min(start + SCORE_CHUNK, len(audience_ids)):,} / {len(audience_ids):,} users")
     drivers = audience_drivers(pd.concat(driver_frames), np.concatenate(driver_scores), model.spec)
