@@ -47,8 +47,12 @@ class ScoreFilterSizing:
         removed = self.removes_at_most[high] - self.removes_below[low]
         return self.base + added - removed
 
+    def users_below(self) -> tuple[int, ...]:
+        """Per whole score k: the users whose membership the range decides, scoring under k."""
+        return tuple(a + r for a, r in zip(self.adds_below, self.removes_below, strict=True))
+
     def users_by_score(self) -> tuple[int, ...]:
-        """Per whole-score cumulative count of the users whose membership the range decides."""
+        """Per whole score k: the users whose membership the range decides, scoring k or less."""
         return tuple(a + r for a, r in zip(self.adds_at_most, self.removes_at_most, strict=True))
 
     def to_payload(self) -> dict:
