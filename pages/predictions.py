@@ -212,8 +212,7 @@ def selection_panel(prediction: P.PredictionInfo) -> None:
     bars = distribution.histogram(low, high, categories)
     if not st.session_state.get("hist_log_chosen"):
         st.session_state["hist_log"] = readable_scale(bars)
-    _, scale = st.columns([3, 1], vertical_alignment="bottom")
-    log_scale = scale.toggle(
+    log_scale = st.toggle(
         "Log scale",
         key="hist_log",
         on_change=on_scale_change,

@@ -346,7 +346,7 @@ def _draw_score_sliders(definition: dict) -> None:
                 on_change=partial(_commit_score_range, uid),
                 steps=steps,
                 sizing=sizing.to_payload(),
-                log_scale=False,
+                log_scale="auto",
                 tier_buttons=False,
             )
 

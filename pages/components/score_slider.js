@@ -148,7 +148,6 @@ function build(root) {
     ui.barNodes.push({ bar, whole, counted, count });
   }
   ui.tierMarks = element("div", "tier-marks", chart);
-  ui.scaleNote = element("div", "scale-note", chart);
   ui.track = element("div", "track", root);
   ui.fill = element("div", "fill", ui.track);
   ui.thumbs = ["min", "max"].map((end) =>
@@ -167,6 +166,7 @@ function build(root) {
     tick.textContent = String(i * 10);
   });
   element("div", "axis-title", root).textContent = "Likelihood score";
+  ui.scaleNote = element("div", "scale-note", root);
   ui.figures = element("div", "figures", root, { "aria-live": "polite" });
   return ui;
 }
@@ -226,26 +226,38 @@ function barHeight(users, tallest, log) {
   return (Math.log10(users) - floor) / (Math.log10(Math.max(tallest, 10)) + 0.25 - floor);
 }
 
+// "auto": a log scale when the tallest bar is over `log_ratio` times the tallest bar the committed
+// selection counts users in (pages/components/score_slider.py readable_scale, the same rule). It is
+// decided on the committed selection, so the scale does not flip under a moving thumb.
+function logScale(data) {
+  if (data.log_scale !== "auto") return data.log_scale;
+  const rows = bars(data.steps, data.tiers, data.selection);
+  const tallest = Math.max(0, ...rows.map((r) => r.users));
+  const selected = Math.max(0, ...rows.filter((r) => r.counted).map((r) => r.users));
+  return selected > 0 && tallest > data.log_ratio * selected;
+}
+
 function draw(ui, data, selection) {
   const rows = bars(data.steps, data.tiers, selection);
+  const log = logScale(data);
   const tallest = Math.max(1, ...rows.map((r) => r.users));
   rows.forEach((row, i) => {
     const { bar, whole, counted, count } = ui.barNodes[i];
     const tier = data.tiers.filter((t) => t.low <= row.low).pop();
     const colour = tier.colour;
-    whole.style.height = `${barHeight(row.users, tallest, data.log_scale) * 100}%`;
+    whole.style.height = `${barHeight(row.users, tallest, log) * 100}%`;
     whole.style.background = colour;
-    counted.style.height = `${barHeight(row.counted, tallest, data.log_scale) * 100}%`;
+    counted.style.height = `${barHeight(row.counted, tallest, log) * 100}%`;
     counted.style.background = colour;
     count.textContent = row.users ? row.users.toLocaleString("en-US") : "";
-    count.style.bottom = `${barHeight(row.users, tallest, data.log_scale) * 100}%`;
+    count.style.bottom = `${barHeight(row.users, tallest, log) * 100}%`;
     const state = row.counted === 0 ? "out" : row.counted === row.users ? "in" : "partial";
     bar.dataset.state = state;
     bar.title =
       `Score ${row.low}–${row.high} (${tier.name}): ${row.users.toLocaleString("en-US")} users` +
       (state === "partial" ? `, ${row.counted.toLocaleString("en-US")} of them selected` : "");
   });
-  ui.scaleNote.textContent = data.log_scale ? "Users (log scale)" : "";
+  ui.scaleNote.textContent = log ? "Users (log scale)" : "";
   ui.label.textContent = data.mode === "segment" ? `Scores ${selection.min}–${selection.max}` : selectionLabel(selection);
   for (const button of ui.tierRow.children) {
     button.setAttribute("aria-pressed", String(selection.categories.includes(button.dataset.tier)));

@@ -53,7 +53,7 @@ def score_slider(
     selection: dict,
     on_change: Callable[[], None],
     steps: dict,
-    log_scale: bool,
+    log_scale: bool | str,
     sizing: dict | None = None,
     tier_buttons: bool = True,
 ) -> None:
@@ -61,7 +61,8 @@ def score_slider(
 
     `steps` = {"below", "at_most"[, "expected_below", "expected_at_most"]} per whole score drives the
     bars (and, with expected sums, the Predictions figures); `sizing` switches to the Segments mode,
-    where the figure is the whole segment's size.
+    where the figure is the whole segment's size. `log_scale` "auto" lets the browser apply
+    `readable_scale`'s rule to the committed selection.
     """
     data = {
         "mode": "segment" if sizing is not None else "prediction",
@@ -72,6 +73,7 @@ def score_slider(
         "tier_buttons": tier_buttons,
         "selection": selection,
         "log_scale": log_scale,
+        "log_ratio": LOG_SCALE_RATIO,
     }
     _score_slider(key=key, data=data, on_selection_change=on_change)
 

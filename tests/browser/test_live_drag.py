@@ -18,7 +18,7 @@ from core import predictions as P
 from core import segments
 from core.db import get_engine
 from core.segments.score_sizing import score_filter_sizing
-from pages.components.score_slider import tiers_payload
+from pages.components.score_slider import LOG_SCALE_RATIO, readable_scale, tiers_payload
 from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app
 
@@ -57,14 +57,16 @@ def test_every_whole_score_range_gives_core_figures_and_bars_in_the_browser(page
     page.set_content("<html><body></body></html>")
     computed = _run_slider_js(
         page,
-        """(steps, tiers, selections) => selections.map((s) => ({
+        """(steps, tiers, selections, ratio) => selections.map((s) => ({
             figures: predictionFigures(steps, tiers, s),
             counted: bars(steps, tiers, s).map((bar) => bar.counted),
             users: bars(steps, tiers, s).map((bar) => bar.users),
+            log: logScale({steps, tiers, selection: s, log_scale: "auto", log_ratio: ratio}),
         }))""",
         steps,
         tiers_payload(),
         selections,
+        LOG_SCALE_RATIO,
     )
     assert len(computed) == len(selections)
     for selection, browser in zip(selections, computed, strict=True):
@@ -73,6 +75,7 @@ def test_every_whole_score_range_gives_core_figures_and_bars_in_the_browser(page
         histogram = distribution.histogram(*args)
         assert browser["counted"] == [bar["counted"] for bar in histogram], selection
         assert browser["users"] == [bar["users"] for bar in histogram], selection
+        assert browser["log"] is readable_scale(histogram), selection
 
 
 def test_every_whole_score_range_sizes_the_segment_as_core_does(page, engine, full):
