@@ -18,6 +18,7 @@ from core import predictions as P
 from core import segments
 from core.db import get_engine
 from core.segments.score_sizing import score_filter_sizing
+from core.tiers import score_range_of
 from pages.components.score_slider import LOG_SCALE_RATIO, readable_scale, tiers_payload
 from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app
@@ -242,3 +243,42 @@ def test_dragging_the_segments_score_filter_sizes_the_whole_segment_live(page, e
     )
     assert ui.number(ui.metric(page, "Audience")) == after == sizing.size(40, 80)
     assert ui.number(size.inner_text()) == after
+
+
+def test_the_pressed_tiers_and_the_label_never_contradict_the_range(page, engine, full):
+    """A hand-set range presses tiers only when it is exactly those tiers (so both count the same
+    users), and pressing tiers keeps them one run whose span is the range the slider shows."""
+    steps = P.score_distribution(engine, full.id).score_steps().to_payload()
+    page.set_content("<html><body></body></html>")
+    checks = _run_slider_js(
+        page,
+        """(steps, tiers, ranges) => ({
+            ranges: ranges.map(([min, max]) => {
+                const categories = categoriesOfRange(tiers, {min, max, categories: []});
+                const asRange = predictionFigures(steps, tiers, {min, max, categories: []});
+                const asTiers = categories.length ? predictionFigures(steps, tiers, {min, max, categories}) : asRange;
+                return {categories, same: JSON.stringify(asRange) === JSON.stringify(asTiers),
+                        label: selectionLabel({min, max, categories})};
+            }),
+            toggles: [[], ["Low"], ["Medium"], ["High"], ["Low", "Medium"], ["Medium", "High"], ["Low", "Medium", "High"]]
+                .flatMap((pressed) => tiers.map((t) => {
+                    const after = toggleTier(tiers, pressed, t.name);
+                    return {pressed, tier: t.name, after, range: after.length ? rangeOfTiers(tiers, after) : null};
+                })),
+        })""",
+        steps,
+        tiers_payload(),
+        RANGES,
+    )
+    names = ["Low", "Medium", "High"]
+    for (low, high), check in zip(RANGES, checks["ranges"], strict=True):
+        assert check["same"], (low, high)
+        expected = names[names.index(check["categories"][0]) :] if check["categories"] else []
+        assert check["categories"] == expected
+        assert bool(check["categories"]) == (high == 100 and low in (0, 50, 75)), (low, high)
+        assert check["label"].startswith("Selection: scores") != bool(check["categories"])
+    for toggle in checks["toggles"]:
+        after = toggle["after"]
+        assert after == names[names.index(after[0]) : names.index(after[-1]) + 1] if after else True, toggle
+        if after:  # the slider shows the span of the pressed run
+            assert toggle["range"] == {"min": int(score_range_of(after)[0]), "max": int(score_range_of(after)[1])}
