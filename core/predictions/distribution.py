@@ -85,16 +85,20 @@ class ScoreDistribution:
         edges = np.arange(0, 100 + BUCKET_WIDTH, BUCKET_WIDTH, dtype=float)
         counts, _ = np.histogram(self.scores, bins=edges)  # the last bucket includes 100
         self.bucket_counts = counts.astype(int)
+        self._steps: ScoreSteps | None = None
 
     def score_steps(self) -> ScoreSteps:
-        """The per-whole-score arrays the live slider works from (see `ScoreSteps`)."""
-        below, at_most = whole_score_counts(self.scores)
-        return ScoreSteps(
-            below=below,
-            at_most=at_most,
-            expected_below=tuple(float(self.cumulative[i]) for i in below),
-            expected_at_most=tuple(float(self.cumulative[i]) for i in at_most),
-        )
+        """The per-whole-score arrays the live slider works from (see `ScoreSteps`); built once."""
+        if self._steps is None:
+            below = np.searchsorted(self.scores, WHOLE_SCORES, side="left")
+            at_most = np.searchsorted(self.scores, WHOLE_SCORES, side="right")
+            self._steps = ScoreSteps(
+                below=tuple(int(i) for i in below),
+                at_most=tuple(int(i) for i in at_most),
+                expected_below=tuple(float(self.cumulative[i]) for i in below),
+                expected_at_most=tuple(float(self.cumulative[i]) for i in at_most),
+            )
+        return self._steps
 
     @property
     def audience(self) -> int:
