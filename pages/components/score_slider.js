@@ -279,6 +279,10 @@ function draw(ui, data, selection) {
 }
 
 function drawTiers(ui, data) {
+  // Built once per set of tiers: a rerun must not swap a button under a click or a keyboard focus.
+  const shape = JSON.stringify([data.tiers, data.tier_buttons]);
+  if (ui.tierShape === shape) return;
+  ui.tierShape = shape;
   ui.tierRow.replaceChildren();
   ui.tierMarks.replaceChildren();
   for (const tier of data.tiers) {
