@@ -4,8 +4,6 @@ UI only: every number comes from core.predictions. The selection (prediction, sc
 categories) lives in the URL and in the session, so it is shareable and survives page moves.
 """
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -18,10 +16,10 @@ from core.segments import list_segments
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
 from pages import ensure_frame
+from pages.components.score_slider import LOG_SCALE_RATIO, committed_selection, readable_scale, score_slider
 
 ensure_frame("pages/predictions.py")
 
-TIER_COLOURS = {"Low": "#8fa3bf", "Medium": "#f0a43a", "High": "#2e9e6b"}
 SAVED = "predictions_selection"  # the last selection, kept across page moves
 
 engine = get_engine()
@@ -204,84 +202,45 @@ elif prediction.kind == "demo":
     st.info("Demo prediction: for trying things out. It cannot be targeted.")
 
 
-def on_tiers_change() -> None:
-    chosen = st.session_state.get("tier_pick") or []
-    if chosen:
-        low, high = score_range_of(chosen)
-        st.session_state["score_range"] = (int(low), int(high))
+SLIDER = "score_slider"  # the histogram-and-slider component's key
 
 
-def on_range_change() -> None:
-    st.session_state["tier_pick"] = []  # a hand-set range is no longer a set of tiers
+def on_slider_commit() -> None:
+    """The browser released a thumb, pressed a key or a tier: that selection becomes the page's."""
+    committed = committed_selection(SLIDER)
+    if committed is None:
+        return
+    st.session_state["score_range"] = (committed["min"], committed["max"])
+    st.session_state["tier_pick"] = [c for c in committed["categories"] if c in TIER_NAMES]
 
 
-def histogram_figure(bars: list[dict], log_scale: bool = False) -> go.Figure:
-    figure = go.Figure(
-        go.Bar(
-            x=[(b["low"] + b["high"]) / 2 for b in bars],
-            y=[b["users"] for b in bars],
-            width=[4.6] * len(bars),
-            marker={
-                "color": [TIER_COLOURS[b["tier"]] for b in bars],
-                "opacity": [1.0 if b["selected"] else 0.25 for b in bars],
-            },
-            customdata=[[f"{b['low']}–{b['high']}", b["tier"]] for b in bars],
-            hovertemplate="Score %{customdata[0]} (%{customdata[1]})<br>%{y:,} users<extra></extra>",
-            text=[f"{b['users']:,}" if b["users"] else "" for b in bars],
-            textposition="outside",
-            textfont={"size": 10},
-            cliponaxis=False,
-        )
-    )
-    for name in TIER_NAMES[1:]:
-        figure.add_vline(x=TIER_BY_NAME[name].low, line_dash="dot", line_color="#999")
-    for name in TIER_NAMES:
-        tier = TIER_BY_NAME[name]
-        figure.add_annotation(
-            x=(tier.low + tier.high) / 2,
-            y=1.06,
-            yref="paper",
-            text=name,
-            showarrow=False,
-            font={"color": TIER_COLOURS[name]},
-        )
-    figure.update_layout(
-        height=260,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"range": [0, 100], "tickvals": list(range(0, 101, 10)), "title": "Likelihood score"},
-        yaxis=_log_axis(max(b["users"] for b in bars)) if log_scale else {"title": "Users", "type": "linear"},
-        bargap=0,
-        showlegend=False,
-    )
-    return figure
-
-
-def _log_axis(most_users: int) -> dict:
-    """A log axis from 1 user, with a tick per power of ten, so one user still shows as a bar."""
-    return {
-        "title": "Users (log scale)",
-        "type": "log",
-        "range": [-0.3, math.log10(max(most_users, 10)) + 0.25],  # from half a user: 1 shows
-        "dtick": 1,
-    }
+def on_scale_change() -> None:
+    st.session_state["hist_log_chosen"] = True  # from now on the reader's choice, not the automatic one
 
 
 @st.fragment
 def selection_panel(prediction: P.PredictionInfo) -> None:
     distribution = P.score_distribution(engine, prediction.id)
-    pick, scale = st.columns([3, 1], vertical_alignment="bottom")
-    pick.segmented_control(
-        "Likelihood category", TIER_NAMES, selection_mode="multi", key="tier_pick", on_change=on_tiers_change
-    )
-    log_scale = scale.toggle(
-        "Log scale", key="hist_log", help="Shows small bars, e.g. a thin High tier, next to big ones"
-    )
     categories = tuple(st.session_state.get("tier_pick") or ())
     low, high = st.session_state["score_range"]
     bars = distribution.histogram(low, high, categories)
-    st.plotly_chart(histogram_figure(bars, log_scale), width="stretch", config={"displayModeBar": False})
-    low, high = st.slider("Score range", 0, 100, key="score_range", on_change=on_range_change)
-    categories = tuple(st.session_state.get("tier_pick") or ())
+    if not st.session_state.get("hist_log_chosen"):
+        st.session_state["hist_log"] = readable_scale(bars)
+    log_scale = st.toggle(
+        "Log scale",
+        key="hist_log",
+        on_change=on_scale_change,
+        help=f"Shows small bars next to big ones. On by default when the tallest bar is over "
+        f"{LOG_SCALE_RATIO}× the tallest selected one.",
+    )
+    score_slider(
+        key=SLIDER,
+        label="Score range",
+        selection={"min": int(low), "max": int(high), "categories": list(categories)},
+        on_change=on_slider_commit,
+        steps=distribution.score_steps().to_payload(),
+        log_scale=log_scale,
+    )
     selection = LikelihoodSelection(prediction.id, float(low), float(high), categories)
     if st.query_params.to_dict() != selection.to_query_params():
         st.query_params.from_dict(selection.to_query_params())
@@ -289,18 +248,6 @@ def selection_panel(prediction: P.PredictionInfo) -> None:
     st.session_state["_applied"] = selection.to_query_params()
 
     figures = distribution.summary(low, high, categories)
-    what = ", ".join(categories) + " likelihood" if categories else f"scores {low}–{high}"
-    st.markdown(f"**Selection: {what}**")
-    cols = st.columns(4)
-    cols[0].metric("Users selected", f"{figures.selected:,}")
-    cols[0].caption(f"{figures.selected_share:.1%} of the {figures.audience:,} users in the audience")
-    cols[1].metric("Expected to perform", f"{figures.expected_captured:,.0f}")
-    cols[1].progress(min(1.0, figures.expected_captured_share))
-    cols[1].caption(f"{figures.expected_captured_share:.1%} of all {figures.expected_total:,.0f} expected performers")
-    cols[2].metric("Not expected to perform", f"{figures.not_expected_targeted:,.0f}")
-    cols[2].caption("selected users who are expected not to perform")
-    cols[3].metric("Expected conversion rate", f"{figures.conversion_rate:.1%}")
-    cols[3].caption(f"{figures.lift:.1f}× targeting at random ({figures.base_rate:.1%})")
     st.caption(
         "Expected figures add up each user's calibrated probability. Expected performers may "
         "perform the event without any message: the selection shows whom to reach, not what a message adds."

@@ -21,10 +21,12 @@ from core.errors import UserError
 from core.importer import PLATFORMS
 from core.markup import plain
 from core.segments.export import export_csv_bytes
+from core.segments.score_sizing import score_filter_sizing
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time
 from pages import as_of, as_of_help, ensure_frame, users
+from pages.components.score_slider import committed_selection, score_slider
 
 ensure_frame("pages/segments.py")
 
@@ -129,20 +131,21 @@ def _default_spec(kind: str) -> dict | None:
     return spec
 
 
-def _seed_widgets(uid: int, spec: dict) -> None:
-    """Put a filter's values into its widgets' session keys (widgets then render from them)."""
-    state = st.session_state
+def _widget_values(uid: int, spec: dict) -> dict:
+    """The session values of a filter's widgets (keys `f<uid>_<field>`) for its spec."""
+    values = {}
     kind = spec["type"]
     if kind == "likelihood_score":
-        state[f"f{uid}_prediction"] = spec["prediction"]
-        state[f"f{uid}_range"] = (float(spec["min"]), float(spec["max"]))
+        values[f"f{uid}_prediction"] = spec["prediction"]
+        # a plain session value, not a widget key: the score slider component commits into it
+        values[f"f{uid}_range"] = (float(spec["min"]), float(spec["max"]))
     elif kind == "likelihood_category":
-        state[f"f{uid}_prediction"] = spec["prediction"]
-        state[f"f{uid}_categories"] = list(spec["categories"])
+        values[f"f{uid}_prediction"] = spec["prediction"]
+        values[f"f{uid}_categories"] = list(spec["categories"])
     elif kind == "random_bucket":
-        state[f"f{uid}_range"] = (int(spec["min"]), int(spec["max"]))
+        values[f"f{uid}_range"] = (int(spec["min"]), int(spec["max"]))
     elif kind in ("push_enabled", "email_subscribed"):
-        state[f"f{uid}_value"] = "yes" if spec["value"] else "no"
+        values[f"f{uid}_value"] = "yes" if spec["value"] else "no"
     else:
         for field, value in spec.items():
             if field == "type":
@@ -151,11 +154,30 @@ def _seed_widgets(uid: int, spec: dict) -> None:
                 value = int(value)  # whole-number widgets
             if kind == "money_spent" and value is not None:
                 value = float(value)
-            state[f"f{uid}_{field}"] = value
+            values[f"f{uid}_{field}"] = value
+    return values
 
 
-def _render_filter(uid: int, kind: str) -> dict:
-    """The widgets of one filter; returns its spec as the widgets now say."""
+def _seed_widgets(uid: int, spec: dict) -> None:
+    """Put a filter's values into its widgets' session keys (widgets then render from them)."""
+    st.session_state.update(_widget_values(uid, spec))
+
+
+def _restore_widgets(uid: int, spec: dict) -> None:
+    """Put back the widget values Streamlit dropped while another page ran (it forgets the state of
+    widgets a run does not draw), from the spec the filter last had; without this a range slider
+    came back as its single default value and `low, high = ...` raised."""
+    for key, value in _widget_values(uid, spec).items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def _render_filter(uid: int, kind: str, where: tuple[str, int, int] | None = None) -> dict:
+    """The widgets of one filter; returns its spec as the widgets now say.
+
+    `where` (section, group, index) places a likelihood-score filter in the definition: its
+    slider is drawn once the whole definition is known (see `_draw_score_sliders`).
+    """
     k = f"f{uid}_"
     spec: dict = {"type": kind}
     cols = st.columns([2, 1, 1])
@@ -170,8 +192,8 @@ def _render_filter(uid: int, kind: str) -> dict:
             format_func=lambda p: predictions.get(p, f"#{p} (not targetable)"),
         )
         if kind == "likelihood_score":
-            low, high = st.slider("Likelihood score", 0.0, 100.0, step=1.0, format="%.0f", key=k + "range")
-            spec["min"], spec["max"] = low, high
+            spec["min"], spec["max"] = st.session_state[k + "range"]
+            _score_slots.append((st.container(), uid, where))
         else:
             spec["categories"] = st.multiselect("Categories", list(TIER_NAMES), key=k + "categories")
     elif kind in ("last_used", "first_used", "event_time"):
@@ -292,17 +314,50 @@ def _render_section(section: str, state: dict) -> list[dict]:
                     type="tertiary",
                     icon=":material/close:",
                 )
-                specs.append(_render_filter(item["uid"], item["type"]))
+                if "spec" in item:
+                    _restore_widgets(item["uid"], item["spec"])
+                item["spec"] = _render_filter(item["uid"], item["type"], (section, position - 1, number))
+                specs.append(item["spec"])
             if not group["filters"]:
                 st.caption("No filters yet: add one below.")
         groups.append({"match": st.session_state.get(f"g{gid}_match") or "all", "filters": specs})
     return groups
 
 
+_score_slots: list = []  # (container, filter uid, where) of this run's likelihood-score filters
+
+
+def _commit_score_range(uid: int) -> None:
+    committed = committed_selection(f"f{uid}_score")
+    if committed is not None:
+        st.session_state[f"f{uid}_range"] = (float(committed["min"]), float(committed["max"]))
+
+
+def _draw_score_sliders(definition: segments.SegmentDefinition, now) -> None:
+    """Each likelihood-score filter's histogram and slider: the bars count the users whose membership
+    the range decides (those matching the rest of the definition), so dragging sizes the segment live."""
+    for slot, uid, where in _score_slots:
+        low, high = st.session_state[f"f{uid}_range"]
+        sizing = score_filter_sizing(definition, where, engine, now)
+        steps = {"below": list(sizing.users_below()), "at_most": list(sizing.users_by_score())}
+        with slot:
+            score_slider(
+                key=f"f{uid}_score",
+                label="Likelihood score",
+                selection={"min": round(low), "max": round(high), "categories": []},
+                on_change=partial(_commit_score_range, uid),
+                steps=steps,
+                sizing=sizing.to_payload(),
+                log_scale="auto",
+                tier_buttons=False,
+            )
+
+
 @st.fragment
 def builder() -> None:
-    # One instant per run: the count, funnel, sample, lookup and export all say the same minute.
+    # One instant per run: the count, funnel, sample, lookup, sliders and export all say the same minute.
     now = screen_time()
+    _score_slots.clear()
     state = st.session_state[STATE]
     editor, results = st.columns([3, 2], gap="large")
     with editor:
@@ -342,6 +397,7 @@ def builder() -> None:
     with results:
         try:
             definition = segments.parse_definition(definition)  # the page's edge: parsed once per rerun
+            _draw_score_sliders(definition, now)
             report = _results(definition, now)
         except UserError as error:
             st.error(plain(error))

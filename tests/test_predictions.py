@@ -157,7 +157,9 @@ def test_histogram_has_twenty_buckets_that_add_up_to_the_audience():
     assert sum(bar["users"] for bar in bars) == len(values)
     assert [bars[0]["users"], bars[1]["users"], bars[-1]["users"]] == [2, 1, 2]
     assert [bar["tier"] for bar in bars[9:16:5]] == ["Low", "Medium"]
-    assert [bar["selected"] for bar in bars] == [False] * 10 + [True] * 10
+    # highlighted when, and only when, the selection counts some of its users: empty bars never are
+    assert [bar["selected"] for bar in bars] == [bar["low"] >= 50 and bar["users"] > 0 for bar in bars]
+    assert [number for number, bar in enumerate(bars) if bar["selected"]] == [10, 14, 15, 19]
 
 
 # --- training on the demo data -----------------------------------------------------------------

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main as cli_main
 from core.predictions import find_prediction, score_distribution
+from pages.components.score_slider import readable_scale
 from tests import prediction_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ trained_db_template = prediction_fixtures.trained_db_template
 trained_engine = prediction_fixtures.trained_engine
 FULL = "Purchase in next 30 days"
 PREVIEW = "Add to cart in next 14 days (preview)"
-PANEL = ("Users selected", "Expected to perform", "Not expected to perform", "Expected conversion rate")
+SLIDER = "score_slider"
 
 
 def _open(query: dict | None = None) -> AppTest:
@@ -34,75 +35,105 @@ def _open(query: dict | None = None) -> AppTest:
     return at
 
 
-def _panel(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric if m.label in PANEL}
+def _slider_data(at: AppTest) -> dict:
+    """What the page sent the score slider component (its figures are computed from this in the browser)."""
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            yield child
+            yield from walk(child)
+
+    [slider] = [e for e in walk(at.main) if getattr(e, "type", "") == "bidi_component"]
+    return json.loads(slider.proto.json)
 
 
-def _expected_panel(figures) -> dict[str, str]:
-    return {
-        "Users selected": f"{figures.selected:,}",
-        "Expected to perform": f"{figures.expected_captured:,.0f}",
-        "Not expected to perform": f"{figures.not_expected_targeted:,.0f}",
-        "Expected conversion rate": f"{figures.conversion_rate:.1%}",
-    }
+def _commit(at: AppTest, low: int, high: int, categories=()) -> None:
+    """What the browser does on release: the component's committed selection, then its callback's rerun."""
+    at.session_state["score_range"] = (low, high)
+    at.session_state["tier_pick"] = list(categories)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_the_page_opens_on_the_full_prediction_with_the_high_tier(trained_app):
     at = _open()
     full = find_prediction(trained_app, FULL)
+    distribution = score_distribution(trained_app, full.id)
     assert at.selectbox(key="prediction_pick").value == full.id
-    assert at.segmented_control(key="tier_pick").value == ["High"]
-    assert _panel(at) == _expected_panel(score_distribution(trained_app, full.id).summary(categories=("High",)))
+    data = _slider_data(at)
+    assert data["selection"] == {"min": 75, "max": 100, "categories": ["High"]}
+    assert data["steps"] == distribution.score_steps().to_payload()
     assert at.query_params["prediction"] == str(full.id)
+    assert at.query_params["categories"] == "High"
 
 
-def test_log_scale_shows_the_histogram_on_a_log_axis_with_the_same_bars(trained_app):
+def test_the_log_scale_is_chosen_automatically_until_the_reader_sets_it(trained_app):
     at = _open()
+    full = find_prediction(trained_app, FULL)
+    bars = score_distribution(trained_app, full.id).histogram(categories=("High",))
+    automatic = readable_scale(bars)
+    assert at.toggle(key="hist_log").value is automatic
+    assert _slider_data(at)["log_scale"] is automatic
+    at.toggle(key="hist_log").set_value(not automatic).run()
+    assert _slider_data(at)["log_scale"] is (not automatic)
+    _commit(at, 0, 100)  # a selection the automatic rule would read differently keeps the reader's choice
+    assert at.toggle(key="hist_log").value is (not automatic)
 
-    def histogram() -> dict:
-        chart = at.get("plotly_chart")[0]  # the score histogram comes first
-        return json.loads(chart.proto.spec)
 
-    linear = histogram()
-    assert linear["layout"]["yaxis"]["type"] == "linear"
-    at.toggle(key="hist_log").set_value(True).run()
-    log = histogram()
-    assert log["layout"]["yaxis"]["type"] == "log"
-    assert log["layout"]["yaxis"]["title"]["text"] == "Users (log scale)"
-    assert log["data"][0]["y"] == linear["data"][0]["y"]
-    assert _panel(at) == _expected_panel(
-        score_distribution(trained_app, find_prediction(trained_app, FULL).id).summary(categories=("High",))
-    )
+@pytest.mark.parametrize(
+    ("tallest", "selected_tallest", "log"),
+    [(20_000, 732, False), (20_000, 399, True), (20_000, 400, False), (100, 0, False), (5, 5, False)],
+)
+def test_a_log_scale_is_automatic_when_the_tallest_bar_is_over_50_times_the_selections(tallest, selected_tallest, log):
+    bars = [
+        {"users": tallest, "counted": 0},
+        {"users": selected_tallest, "counted": selected_tallest},
+        {"users": 3, "counted": 0},
+    ]
+    assert readable_scale(bars) is log
 
 
 @pytest.mark.parametrize(("low", "high"), [(40, 90), (0, 100), (75, 75)])
-def test_moving_the_slider_updates_the_panel_and_the_url(trained_app, low, high):
+def test_a_committed_range_reaches_the_url_the_session_and_the_buttons(trained_app, low, high):
     at = _open()
-    full = find_prediction(trained_app, FULL)
-    at.slider(key="score_range").set_value((low, high)).run()
-    assert _panel(at) == _expected_panel(score_distribution(trained_app, full.id).summary(low, high))
-    assert at.segmented_control(key="tier_pick").value == []  # a hand-set range is no tier
+    _commit(at, low, high)
+    assert _slider_data(at)["selection"] == {"min": low, "max": high, "categories": []}
     assert at.query_params["min"] == str(low) and at.query_params["max"] == str(high)
+    assert "categories" not in at.query_params
+    assert at.session_state["predictions_selection"] == {
+        "prediction": at.query_params["prediction"],
+        "min": str(low),
+        "max": str(high),
+    }
 
 
 @pytest.mark.parametrize("tiers", [["Medium"], ["Medium", "High"], ["Low"]])
-def test_the_category_picker_sets_the_range_and_the_panel(trained_app, tiers):
-    at = _open()
-    full = find_prediction(trained_app, FULL)
-    at.segmented_control(key="tier_pick").set_value(tiers).run()
-    figures = score_distribution(trained_app, full.id).summary(categories=tuple(tiers))
-    assert _panel(at) == _expected_panel(figures)
+def test_committed_tiers_set_the_range_and_the_url(trained_app, tiers):
     from core.tiers import score_range_of
 
-    assert at.slider(key="score_range").value == tuple(int(v) for v in score_range_of(tiers))
+    at = _open()
+    low, high = (int(v) for v in score_range_of(tiers))
+    _commit(at, low, high, tiers)
+    assert _slider_data(at)["selection"] == {"min": low, "max": high, "categories": tiers}
     assert at.query_params["categories"] == ",".join(tiers)
 
 
 def test_a_shared_link_restores_the_selection(trained_app):
     full = find_prediction(trained_app, FULL)
     at = _open({"prediction": str(full.id), "min": "30", "max": "60"})
-    assert at.slider(key="score_range").value == (30, 60)
-    assert _panel(at) == _expected_panel(score_distribution(trained_app, full.id).summary(30, 60))
+    assert _slider_data(at)["selection"] == {"min": 30, "max": 60, "categories": []}
+
+
+def test_the_slider_callback_takes_the_browsers_committed_selection(trained_app, monkeypatch):
+    """on_slider_commit reads what the component committed; a malformed commit changes nothing."""
+    from pages.components import score_slider
+
+    state = {SLIDER: {"selection": {"min": 20, "max": 70, "categories": []}}}
+    monkeypatch.setattr(score_slider.st, "session_state", state)
+    assert score_slider.committed_selection(SLIDER) == {"min": 20, "max": 70, "categories": []}
+    for broken in ({"min": 70, "max": 20}, {"min": "x", "max": 3}, {"max": 3}, None, {"min": -1, "max": 3}):
+        state[SLIDER] = {"selection": broken}
+        assert score_slider.committed_selection(SLIDER) is None
 
 
 @pytest.mark.parametrize(("name", "disabled"), [(FULL, False), (PREVIEW, True)])
@@ -143,7 +174,7 @@ def test_update_retrains_the_prediction_in_place_from_the_page(trained_app):
     after = find_prediction(trained_app, FULL)
     assert after.id == before.id and after.updated_at > before.updated_at
     assert at.selectbox(key="prediction_pick").value == before.id
-    assert _panel(at) == _expected_panel(score_distribution(trained_app, after.id).summary(categories=("High",)))
+    assert _slider_data(at)["steps"] == score_distribution(trained_app, after.id).score_steps().to_payload()
 
 
 def test_preview_predictions_cannot_be_updated_from_the_page(trained_app):
@@ -203,7 +234,7 @@ def test_cli_errors_are_one_line(trained_app, capsys, argv, message):
 def test_create_segment_carries_the_selection_to_the_segment_builder(trained_app):
     full = find_prediction(trained_app, FULL)
     at = _open()
-    at.segmented_control(key="tier_pick").set_value(["Medium", "High"]).run()
+    _commit(at, 50, 100, ["Medium", "High"])
     at.button(key="create_segment").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["prediction"] == str(full.id)

@@ -204,7 +204,8 @@ def test_a_predictions_page_selection_arrives_as_a_likelihood_filter(app_databas
     at = _open_page({"prediction": str(scored), "min": "75", "max": "100"})
     definition = segments.definition_of({"type": "likelihood_score", "prediction": scored, "min": 75, "max": 100})
     assert _audience(at) == f"{segments.count(definition, app_database):,} users"
-    assert at.slider(key="f1_range").value == (75.0, 100.0)
+    assert at.session_state["f1_range"] == (75.0, 100.0)
+    assert _score_sliders(at) == [{"min": 75, "max": 100, "categories": []}]
     breakdown = next(d.value for d in at.dataframe if "Tier" in d.value.columns)
     assert list(breakdown["Users"]) == [0, 0, segments.count(definition, app_database), 0]
 
@@ -254,3 +255,123 @@ def test_the_audience_says_the_minute_it_was_counted_at(app_database):
     lapsed = segments.definition_of({"type": "last_used", "op": "more_than", "value": 2, "unit": "weeks"})
     assert _audience(at) == f"{segments.count(lapsed, app_database, minute):,} users"
     assert f"Counted exactly at {minute:%H:%M} UTC" in at.metric[0].help
+
+
+# --- filter edits in any order (issue: a range slider came back as one float and raised) ---------
+
+
+def _score_sliders(at: AppTest) -> list[dict]:
+    """The selection each likelihood-score slider component was sent, in page order."""
+    import json
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            yield child
+            yield from walk(child)
+
+    return [json.loads(e.proto.json)["selection"] for e in walk(at.main) if getattr(e, "type", "") == "bidi_component"]
+
+
+@pytest.fixture
+def two_scored(app_database, scored):
+    """Two full predictions scoring every demo user."""
+    with session_scope(app_database) as session:
+        second = models.Prediction(name="Purchase in next 7 days", event="purchase", window_days=7, as_of=utcnow())
+        session.add(second)
+        session.flush()
+        ids = np.array(session.scalars(models.User.__table__.select().with_only_columns(models.User.id)).all())
+        scores = np.round(np.random.default_rng(9).random(len(ids)) * 100, 2)
+        rows = zip([second.id] * len(ids), ids.tolist(), scores.tolist(), categories_for(scores).tolist(), strict=True)
+        bulk_insert(session.connection(), "prediction_scores", ("prediction_id", "user_id", "score", "category"), rows)
+        bump_data_version(session)
+        return scored, second.id
+
+
+def _step(at: AppTest, step: str, predictions: tuple[int, int], database) -> AppTest:
+    first, second = predictions
+    if step.startswith("add "):
+        _add(at, step[4:])
+    elif step == "remove":
+        removable = [b for b in at.button if b.key and b.key.startswith("f") and b.key.endswith("_remove")]
+        if removable:
+            removable[0].click()
+            at.run()
+    elif step == "change prediction":
+        boxes = [b for b in at.selectbox if b.key and b.key.endswith("_prediction")]
+        if boxes:
+            boxes[0].set_value(second if boxes[0].value == first else first)
+            at.run()
+    elif step == "commit range":  # what releasing the score slider does
+        scored_keys = _score_range_keys(at)
+        if scored_keys:
+            at.session_state[scored_keys[0]] = (20.0, 60.0)
+            at.run()
+    elif step == "bucket range":
+        sliders = [s for s in at.slider if s.key and s.key.endswith("_range")]
+        if sliders:
+            sliders[0].set_value((100, 5000))
+            at.run()
+    elif step == "away and back":  # Predictions runs, then Segments again: widget state was dropped
+        at.switch_page("pages/predictions.py")
+        at.run()
+        at.switch_page("pages/segments.py")
+        at.run()
+    elif step == "from predictions":
+        at.switch_page("pages/predictions.py")
+        at.run()
+        at.button(key="create_segment").click()
+        at.run()
+        at.switch_page("pages/segments.py")  # AppTest's next run would go back to the page it last switched to
+        at.run()
+    elif step == "save and open":
+        at.text_input(key="seg_name").set_value(f"segment {len(segments.list_segments(database))}")
+        at.button(key="seg_save").click()
+        at.run()
+        at.button(key="seg_open").click()
+        at.run()
+    elif step == "new segment":
+        if _has_button(at, "seg_new"):
+            at.button(key="seg_new").click()
+            at.run()
+    else:
+        raise AssertionError(step)
+    return at
+
+
+def _score_range_keys(at: AppTest) -> list[str]:
+    state = at.session_state["seg_state"]
+    items = [f for section in ("groups", "exclude") for g in state[section] for f in g["filters"]]
+    return [f"f{f['uid']}_range" for f in items if f["type"] == "likelihood_score"]
+
+
+def _has_button(at: AppTest, key: str) -> bool:
+    return any(b.key == key for b in at.button)
+
+
+def _check(at: AppTest, database, step: str) -> None:
+    assert not at.exception, (step, [e.value for e in at.exception])
+    if "seg_definition" in at.session_state and not at.error:
+        definition = at.session_state["seg_definition"]
+        assert _audience(at) == f"{segments.count(definition, database):,} users", step
+    ranges = [at.session_state[k] for k in _score_range_keys(at)]
+    for selection in _score_sliders(at):
+        assert (selection["min"], selection["max"]) in {(round(lo), round(hi)) for lo, hi in ranges}, step
+
+
+ORDERS = [
+    ("add likelihood_score", "add random_bucket", "away and back", "remove", "away and back"),
+    ("add random_bucket", "bucket range", "away and back", "add likelihood_score", "commit range", "away and back"),
+    ("from predictions", "add random_bucket", "from predictions", "away and back", "change prediction"),
+    ("add likelihood_score", "change prediction", "commit range", "save and open", "away and back", "remove"),
+    ("from predictions", "commit range", "add platform", "save and open", "new segment", "from predictions"),
+    ("add likelihood_category", "add likelihood_score", "remove", "change prediction", "away and back"),
+    ("add random_bucket", "save and open", "away and back", "from predictions", "away and back", "remove"),
+]
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=[" > ".join(o) for o in ORDERS])
+def test_filters_edited_in_any_order_never_raise_and_keep_their_values(app_database, two_scored, order):
+    at = _open_page()
+    for step in order:
+        _step(at, step, two_scored, app_database)
+        _check(at, app_database, step)

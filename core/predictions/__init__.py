@@ -3,7 +3,7 @@
 Public API (no Streamlit here; pages/predictions.py draws what these return):
 - train_prediction / refresh_scores / retrain_prediction / ensure_demo_predictions: training and scoring
 - list_predictions / get_prediction / find_prediction / export_scores: reading them back
-- score_distribution(...).summary / .histogram: the live slider figures
+- score_distribution(...).summary / .histogram / .score_steps: the live slider figures
 - tier_playbook, user_reasons, quality_band: what the page explains
 - run_backtest / backtest_prediction / stored_backtest / summary_sentences: the product against the classic models
 """
@@ -17,7 +17,14 @@ from core.predictions.backtest import (
     summary_sentences,
 )
 from core.predictions.demo import DEMO_PREDICTIONS, ensure_demo_predictions
-from core.predictions.distribution import BUCKETS, ScoreDistribution, SelectionSummary, score_distribution
+from core.predictions.distribution import (
+    BUCKETS,
+    ScoreDistribution,
+    ScoreSteps,
+    SelectionSummary,
+    score_distribution,
+    whole_score_counts,
+)
 from core.predictions.explain import user_reasons
 from core.predictions.features import event_names, latest_event_time
 from core.predictions.playbook import DEFAULT_AVERAGE_ORDER_VALUE, TierPlan, default_discounts, tier_playbook
@@ -53,6 +60,7 @@ __all__ = [
     "RETRAIN_AFTER_DAYS",
     "PredictionInfo",
     "ScoreDistribution",
+    "ScoreSteps",
     "SelectionSummary",
     "TierPlan",
     "accuracy_ratio",
@@ -80,4 +88,5 @@ __all__ = [
     "tier_playbook",
     "train_prediction",
     "user_reasons",
+    "whole_score_counts",
 ]

@@ -9,6 +9,7 @@ Without --users it measures the current database's prediction.
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import tempfile
@@ -99,6 +100,9 @@ def bench_slider(engine: Engine, users: int | None = None, prediction: str | Non
             distribution.histogram(low, high)
             samples.append((time.perf_counter() - started) * 1000)
         core = _percentiles(samples)
+        started = time.perf_counter()
+        payload = json.dumps(distribution.score_steps().to_payload())  # what the browser gets once
+        steps_ms = (time.perf_counter() - started) * 1000
         result = {
             "users": distribution.audience,
             "setup_s": round(build_s, 1),
@@ -106,6 +110,8 @@ def bench_slider(engine: Engine, users: int | None = None, prediction: str | Non
             "slider_p50_ms": core["p50"],
             "slider_p95_ms": core["p95"],
             "slider_max_ms": core["max"],
+            "drag_payload_bytes": len(payload.encode()),
+            "drag_payload_ms": round(steps_ms, 1),
         }
         return result
     finally:

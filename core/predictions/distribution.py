@@ -2,6 +2,10 @@
 
 Scores are sorted once per prediction (and data version) and kept with their running sums,
 so any slider position is answered with two binary searches, whatever the audience size.
+
+`score_steps` condenses them into per-whole-score cumulative arrays (202 numbers of each kind):
+the browser's slider answers every integer range from them while the mouse moves, with the very
+same subtractions `summary` does, so the live figures equal the server's exactly.
 """
 
 from __future__ import annotations
@@ -37,6 +41,41 @@ class SelectionSummary:
     lift: float  # conversion_rate / base_rate (1 = no better than random)
 
 
+@dataclass(frozen=True)
+class ScoreSteps:
+    """Cumulative counts and expected performers at each whole score 0..100 (index = score).
+
+    `below[k]` users score under k and `at_most[k]` score k or less; `expected_*` are the sums of
+    their probabilities. A range [a, b] holds `at_most[b] - below[a]` users; a tier [lo, hi)
+    holds `below[hi] - below[lo]`.
+    """
+
+    below: tuple[int, ...]
+    at_most: tuple[int, ...]
+    expected_below: tuple[float, ...]
+    expected_at_most: tuple[float, ...]
+
+    def to_payload(self) -> dict:
+        return {
+            "below": list(self.below),
+            "at_most": list(self.at_most),
+            "expected_below": list(self.expected_below),
+            "expected_at_most": list(self.expected_at_most),
+        }
+
+
+WHOLE_SCORES = np.arange(0, 101, dtype=float)
+
+
+def whole_score_counts(scores: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(below, at_most) per whole score 0..100 of any scores (NaN, i.e. unscored, left out)."""
+    ordered = np.sort(np.asarray(scores, dtype=float))
+    ordered = ordered[~np.isnan(ordered)]
+    below = np.searchsorted(ordered, WHOLE_SCORES, side="left")
+    at_most = np.searchsorted(ordered, WHOLE_SCORES, side="right")
+    return tuple(int(v) for v in below), tuple(int(v) for v in at_most)
+
+
 class ScoreDistribution:
     """A prediction's scores, sorted, with prefix sums of their probabilities."""
 
@@ -46,6 +85,20 @@ class ScoreDistribution:
         edges = np.arange(0, 100 + BUCKET_WIDTH, BUCKET_WIDTH, dtype=float)
         counts, _ = np.histogram(self.scores, bins=edges)  # the last bucket includes 100
         self.bucket_counts = counts.astype(int)
+        self._steps: ScoreSteps | None = None
+
+    def score_steps(self) -> ScoreSteps:
+        """The per-whole-score arrays the live slider works from (see `ScoreSteps`); built once."""
+        if self._steps is None:
+            below = np.searchsorted(self.scores, WHOLE_SCORES, side="left")
+            at_most = np.searchsorted(self.scores, WHOLE_SCORES, side="right")
+            self._steps = ScoreSteps(
+                below=tuple(int(i) for i in below),
+                at_most=tuple(int(i) for i in at_most),
+                expected_below=tuple(float(self.cumulative[i]) for i in below),
+                expected_at_most=tuple(float(self.cumulative[i]) for i in at_most),
+            )
+        return self._steps
 
     @property
     def audience(self) -> int:
@@ -96,18 +149,30 @@ class ScoreDistribution:
         return rows
 
     def histogram(self, score_min: float = 0, score_max: float = 100, categories=()) -> list[dict]:
-        """20 buckets of 5 points (lowest first) with their tier and whether the selection touches them."""
-        if categories:
-            chosen = [t for t in TIERS if t.name in categories]
+        """20 buckets of 5 points (lowest first): their tier, users, and how many of them the selection counts.
+
+        A bar is `selected` when, and only when, the selection counts some of its users; `counted`
+        below `users` makes it a partial bar (e.g. the 90-95 bar of the range 60-90 counts only
+        the users scoring exactly 90).
+        """
+        spans = self.spans(score_min, score_max, tuple(categories))
         rows = []
+        start = 0
         for number, count in enumerate(self.bucket_counts):
             low, high = number * BUCKET_WIDTH, (number + 1) * BUCKET_WIDTH
-            tier = category_for(low)
-            if categories:
-                selected = any(t.low <= low and high <= t.high for t in chosen)
-            else:
-                selected = low <= score_max and (high > score_min or high >= 100)
-            rows.append({"low": low, "high": high, "users": int(count), "tier": tier, "selected": bool(selected)})
+            stop = start + int(count)
+            counted = sum(max(0, min(stop, span_stop) - max(start, span_start)) for span_start, span_stop in spans)
+            rows.append(
+                {
+                    "low": low,
+                    "high": high,
+                    "users": int(count),
+                    "counted": int(counted),
+                    "tier": category_for(low),
+                    "selected": counted > 0,
+                }
+            )
+            start = stop
         return rows
 
 

@@ -41,6 +41,8 @@ CHROMIUM_FLAGS = [
 BROWSER_USERS = 3_000
 VIEWPORT = {"width": 1280, "height": 900}
 README_SHOTS = os.environ.get("LIKELY_SCREENSHOTS")  # a folder, relative to the repository root
+UNCAUGHT = "Uncaught app execution"  # what Streamlit logs when a page raised
+_app_logs: list[Path] = []  # every app started in this session, for the log check after each test
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def start_app(database_url: str, log_name: str):
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / log_name
     log = open(log_path, "w")  # noqa: SIM115 - closed below
+    _app_logs.append(log_path)
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -140,6 +143,20 @@ def browser_database(tmp_path_factory) -> str:
 def live_app(browser_database):
     """The real app on a free port, shared by the journeys (each makes uniquely named things)."""
     yield from start_app(browser_database, "app.log")
+
+
+@pytest.fixture(autouse=True)
+def app_log_stays_clean():
+    """Fail a journey when an app logged an uncaught exception while it ran (a user saw a traceback)."""
+    sizes = {path: path.stat().st_size for path in _app_logs if path.exists()}
+    yield
+    for path in [p for p in _app_logs if p.exists()]:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            handle.seek(sizes.get(path, 0))
+            logged = handle.read()
+        if UNCAUGHT in logged:
+            start = logged.index(UNCAUGHT)
+            pytest.fail(f"{path.name} logged an uncaught exception:\n{logged[start : start + 2000]}")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import pytest
 
 from core import predictions as P
 from core.db import get_engine
-from tests.browser import ui
 from tests.browser.conftest import open_page, start_app, wait_for_app
 
 # Remember whether the "Page not found" dialog ever appeared, however briefly.
@@ -47,8 +46,9 @@ def _full_id(database_url: str) -> int:
 
 
 def _score_range(page) -> tuple[str, str]:
-    thumbs = ui.widget(page, "stSlider", "Score range").get_by_role("slider")
-    return thumbs.nth(0).input_value(), thumbs.nth(1).input_value()
+    low = page.get_by_role("slider", name="Score range: lowest score")
+    high = page.get_by_role("slider", name="Score range: highest score")
+    return low.get_attribute("aria-valuenow"), high.get_attribute("aria-valuenow")
 
 
 def test_a_predictions_link_works_first_on_a_fresh_server_and_after(new_page, browser_database):
