@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
+from core.campaigns import experiment
 from core.campaigns import rules as delivery
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import campaign_definition, delivery_zones, reachable_user_ids, users_frame
@@ -60,7 +61,10 @@ from core.errors import UserError
 from core.models import Campaign, OutboxMessage
 from core.timeutil import utcnow
 
-OUTBOX_COLUMNS = ("campaign_id", "occurrence", "user_id", "channel", "send_at", "title", "body", "created_at")
+OUTBOX_COLUMNS = (
+    *("campaign_id", "occurrence", "user_id", "channel", "send_at", "title", "body", "created_at"),
+    *("status", "variant", "tier"),
+)
 
 
 @dataclass
@@ -71,6 +75,7 @@ class DispatchReport:
     capped: dict[int, int] = field(default_factory=dict)  # messages held back by the frequency cap
     quiet_dropped: dict[int, int] = field(default_factory=dict)  # not sent: due in quiet hours ("don't send")
     deferred: dict[int, int] = field(default_factory=dict)  # written with a send instant moved past quiet hours
+    held_out: dict[int, int] = field(default_factory=dict)  # written as control rows: recorded, never delivered
 
     @property
     def total_capped(self) -> int:
@@ -188,6 +193,13 @@ def _dispatch_campaign(
     if settings.get("active_from"):
         since = max(since, datetime.fromisoformat(settings["active_from"]))
     compiled = CompiledMessage(campaign.message or {}, campaign.channel)
+    # Control group and A/B/n variants (core/campaigns/experiment.py): control users go through every
+    # rule below exactly like the others and are written as 'control' rows, which count as sends for
+    # re-eligibility and the frequency cap, so both groups are built the same way.
+    measurement = experiment.measurement_of(settings)
+    variants = experiment.parse_variants(campaign.message)
+    by_variant = {v.name: CompiledMessage(v.message(campaign.message or {}), campaign.channel) for v in variants}
+    delay = {v.name: timedelta(minutes=v.delay_minutes) for v in variants}
     definition = campaign_definition(engine, campaign.segment_id, campaign.audience)
     if not definition and campaign.segment_id is None:
         raise UserError("the campaign has no audience")
@@ -202,6 +214,14 @@ def _dispatch_campaign(
     quiet = context.rules.quiet if context.rules.quiet.enabled and delivery.obeys_quiet_hours(settings) else None
     cap = context.rules.cap if context.rules.cap.enabled and delivery.obeys_cap(settings) else None
     written = 0
+
+    def split(ids: pd.Index) -> experiment.Assignment:
+        buckets = users["random_bucket"].reindex(ids).fillna(0).to_numpy()
+        return experiment.assign(campaign.id, buckets, measurement.control_percent, variants)
+
+    def delays(ids: pd.Index) -> pd.TimedeltaIndex:  # a variant's later send time (control: the schedule's)
+        return pd.to_timedelta([delay.get(v, timedelta(0)) for v in split(ids).variant])
+
     for wall in walls:
         key = schedules.occurrence_key(wall)
         instants = schedules.instants(wall, pd.unique(zones), schedule, company_zone)
@@ -223,6 +243,10 @@ def _dispatch_campaign(
         if len(candidates) == 0:
             continue
         send_at = zones.reindex(candidates).map(sends).astype("datetime64[ns]")
+        if variants:  # a variant sent later is written once due, by a later run
+            send_at = send_at + delays(candidates)
+            due = (send_at <= until).to_numpy()
+            candidates, send_at = candidates[due], send_at[due]
         previous = _previous_sends(engine, campaign.id, key)
         if len(previous):
             last = previous.reindex(candidates)
@@ -242,33 +266,36 @@ def _dispatch_campaign(
                 report.capped[campaign.id] = report.capped.get(campaign.id, 0) + int(held.sum())
                 candidates, send_at = candidates[~held], send_at[~held]
         if quiet is not None and len(candidates):
-            planned = zones.reindex(candidates).map(instants).astype("datetime64[ns]")
+            planned = zones.reindex(candidates).map(instants).astype("datetime64[ns]") + delays(candidates)
             moved = int((send_at.to_numpy() != planned.to_numpy()).sum())
             if moved:
                 report.deferred[campaign.id] = report.deferred.get(campaign.id, 0) + moved
         scores = scores_for(engine, prediction_id, candidates)
         people = users.loc[candidates]
+        assignment = split(candidates)
         rows: list[tuple] = []
         created = utcnow()
-        for user_id, user, score, tier, at in zip(
+        for user_id, user, score, tier, at, held_out, variant in zip(
             people.index,
             people.to_dict("records"),  # plain dicts: rendering reads a few fields per user
             scores["score"].to_numpy(),
             scores["category"].to_numpy(),
             send_at.to_numpy(),
+            assignment.control,
+            assignment.variant,
             strict=True,
         ):
-            rendered = compiled.render(user, score, tier)
+            tier = tier if isinstance(tier, str) else None  # the tier at send time, for results per tier
+            if held_out:
+                title, body, status = None, None, experiment.CONTROL_STATUS
+                report.held_out[campaign.id] = report.held_out.get(campaign.id, 0) + 1
+            else:
+                rendered = by_variant.get(variant, compiled).render(user, score, tier)
+                title, body, status = rendered.title, rendered.body, "queued"
             rows.append(
                 (
-                    campaign.id,
-                    key,
-                    int(user_id),
-                    campaign.channel,
-                    pd.Timestamp(at).to_pydatetime(),
-                    rendered.title,
-                    rendered.body,
-                    created,
+                    *(campaign.id, key, int(user_id), campaign.channel, pd.Timestamp(at).to_pydatetime()),
+                    *(title, body, created, status, variant, tier),
                 )
             )
             if len(rows) >= batch_size:

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from core.campaigns import limits, personalise, rules
+from core.campaigns import experiment, limits, personalise, rules
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import (
     CAMPAIGN_CHANNELS,
@@ -26,7 +26,7 @@ from core.campaigns.audience import (
 )
 from core.db import get_engine, session_scope
 from core.errors import UserError
-from core.models import AppMeta, Campaign, OutboxMessage, Segment
+from core.models import AppMeta, Campaign, OutboxMessage, Prediction, Segment
 from core.timeutil import utcnow
 
 STATUSES = ("draft", "scheduled", "paused", "stopped")
@@ -67,6 +67,9 @@ def default_settings() -> dict:
         "reeligible_after_days": None,
         rules.CAMPAIGN_CAP_SETTING: True,
         rules.CAMPAIGN_QUIET_SETTING: True,
+        experiment.EVENT_KEY: None,  # the prediction's event, else a session (resolved at launch)
+        experiment.WINDOW_KEY: experiment.DEFAULT_WINDOW_DAYS,
+        experiment.CONTROL_KEY: experiment.DEFAULT_CONTROL_PERCENT,
     }
 
 
@@ -197,6 +200,7 @@ def validate(spec: CampaignSpec, engine: Engine | None = None, now: datetime | N
     after = settings.get("reeligible_after_days")
     if settings.get("reeligible") and after is not None and after < 0:
         result.errors.append("Re-eligibility: the number of days cannot be negative.")
+    result.errors.extend(experiment.problems(settings, message))
     quiet = rules.schedule_verdict(
         spec.schedule or {}, rules.delivery_rules(engine), settings, company_timezone(engine), now
     )
@@ -268,7 +272,11 @@ def launch(
         row = session.get(Campaign, campaign_id)
         row.status = "scheduled"
         row.launched_at = now
-        row.settings = {**(row.settings or {}), "active_from": now.isoformat(timespec="seconds")}
+        prediction_event = session.scalar(
+            select(Prediction.event).where(Prediction.id == (row.message or {}).get("prediction_id"))
+        )
+        frozen = experiment.frozen_at_launch(row.settings or {}, prediction_event)
+        row.settings = {**frozen, "active_from": now.isoformat(timespec="seconds")}
         row.version += 1
         row.updated_at = now
     return campaign_id
