@@ -218,7 +218,7 @@ def _curve(rows: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
         frames.append(
             pd.DataFrame(
                 {
-                    "time": np.concatenate([[start], times]),
+                    "time": pd.to_datetime(np.concatenate([[np.datetime64(start, "ns")], times])),
                     "group": label,
                     "converted": np.arange(len(times) + 1),
                     "rate": np.arange(len(times) + 1) / len(members),
