@@ -19,7 +19,7 @@ from core.errors import UserError
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from core.timeutil import screen_time, utcnow
-from pages import ensure_frame
+from pages import campaign_experiment, campaign_results, ensure_frame
 
 ensure_frame("pages/campaigns.py")
 
@@ -67,6 +67,7 @@ def _defaults() -> dict:
         "c_reeligible_days": 14,
         "c_obeys_cap": True,
         "c_obeys_quiet": True,
+        **campaign_experiment.defaults(),
     }
 
 
@@ -152,6 +153,7 @@ def _spec_from_state() -> cc.CampaignSpec:
         "variants": {t: {f: s[f"c_{t}_{f}"] for f in personalise.FIELDS} for t in TIER_NAMES},
         "offers": {t: s[f"c_offer_{t}"] for t in TIER_NAMES},
         "prediction_id": s["c_prediction"] or None,
+        **campaign_experiment.message_from_state(),
     }
     return cc.CampaignSpec(
         name=s["c_name"].strip(),
@@ -166,6 +168,7 @@ def _spec_from_state() -> cc.CampaignSpec:
             "reeligible_after_days": int(s["c_reeligible_days"]) if reeligible == "after" else None,
             rules.CAMPAIGN_CAP_SETTING: bool(s["c_obeys_cap"]),
             rules.CAMPAIGN_QUIET_SETTING: bool(s["c_obeys_quiet"]),
+            **campaign_experiment.settings_from_state(),
         },
     )
 
@@ -213,6 +216,7 @@ def _load_into_state(spec: cc.CampaignSpec, record: dict) -> None:
         s["c_reeligible_days"] = int(settings["reeligible_after_days"])
     s["c_obeys_cap"] = rules.obeys_cap(settings)
     s["c_obeys_quiet"] = rules.obeys_quiet_hours(settings)
+    campaign_experiment.load_into_state(spec)
     s["campaigns_view"] = "Compose"
 
 
@@ -391,6 +395,7 @@ def _step_message(engine) -> None:
                 field_errors(f"{tier}.title")
                 st.text_area(f"{tier} tier body", key=f"c_{tier}_body", height=80)
                 field_errors(f"{tier}.body")
+    campaign_experiment.variant_editor(title_label)
     _preview(engine, _spec_from_state(), bool(problems))
 
 
@@ -487,6 +492,7 @@ def _step_schedule(engine) -> None:
 
     company_zone = cc.company_timezone(engine)
     _delivery_rules(engine, company_zone)
+    campaign_experiment.measurement_editor(engine, st.session_state["c_prediction"] or None)
     spec = _spec_from_state()
     errors = sch.validate(spec.schedule, utcnow(), company_zone)
     for error in errors:
@@ -674,6 +680,7 @@ def _step_review(engine) -> None:
         ("Likelihood from prediction", prediction),
         ("Schedule", sch.describe(spec.schedule, company_zone)),
         ("Receive again", again),
+        *campaign_experiment.review_rows(spec, engine),
         *zip(("Frequency cap", "Quiet hours"), _rule_summary(cc.delivery_rules(engine), settings), strict=True),
     ]
     st.table(pd.DataFrame(rows, columns=["Setting", "Value"]).set_index("Setting"))
@@ -858,11 +865,17 @@ _receive_selection()
 st.title("Campaigns")
 _show_flash()
 view = st.radio(
-    "View", ["Compose", "Campaigns", "Outbox"], key="campaigns_view", horizontal=True, label_visibility="collapsed"
+    "View",
+    ["Compose", "Campaigns", "Outbox", "Results"],
+    key="campaigns_view",
+    horizontal=True,
+    label_visibility="collapsed",
 )
 if view == "Compose":
     _composer(engine)
 elif view == "Campaigns":
     _campaign_list(engine)
+elif view == "Results":
+    campaign_results.render(engine)
 else:
     _outbox(engine)

@@ -298,3 +298,98 @@ def campaign_results(campaign_id: int, engine: Engine | None = None, now: dateti
         curve=_curve(rows, matches),
         has_values=has_values,
     )
+
+
+def launched_campaigns(engine: Engine | None = None) -> pd.DataFrame:
+    """Campaigns that have been launched (id, name, status), newest first: the ones with results."""
+    with session_scope(engine or get_engine()) as session:
+        rows = session.execute(
+            select(Campaign.id, Campaign.name, Campaign.status)
+            .where(Campaign.launched_at.is_not(None))
+            .order_by(Campaign.launched_at.desc(), Campaign.id.desc())
+        ).all()
+    return pd.DataFrame(rows, columns=["id", "name", "status"])
+
+
+def evidence_for_prediction(
+    prediction_id: int, engine: Engine | None = None, now: datetime | None = None
+) -> pd.DataFrame:
+    """Per launched campaign that targeted this prediction, and per tier: the offer it sent, the
+    playbook's assumed discount, and the uplift measured against its control group."""
+    from core.predictions.playbook import PLAYBOOK
+
+    engine = engine or get_engine()
+    with session_scope(engine) as session:
+        campaigns = [
+            (c.id, c.name, (c.message or {}).get("offers") or {})
+            for c in session.scalars(
+                select(Campaign).where(Campaign.launched_at.is_not(None)).order_by(Campaign.launched_at, Campaign.id)
+            )
+            if (c.message or {}).get("prediction_id") == prediction_id
+        ]
+    records = []
+    for campaign_id, name, offers in campaigns:
+        results = campaign_results(campaign_id, engine, now)
+        for tier, result in results.by_tier.items():
+            c = result.comparison
+            records.append(
+                {
+                    "campaign": name,
+                    "tier": tier,
+                    "offer": offers.get(tier) or "",
+                    "playbook_discount": PLAYBOOK[tier]["discount"],
+                    "treated": c.treated,
+                    "control": c.control,
+                    "rate_treated": c.rate_treated,
+                    "rate_control": c.rate_control,
+                    "uplift": c.uplift,
+                    "uplift_low": c.uplift_ci[0] if c.uplift_ci else None,
+                    "uplift_high": c.uplift_ci[1] if c.uplift_ci else None,
+                    "p_value": c.p_value,
+                    "verdict": c.verdict(),
+                }
+            )
+    columns = [
+        "campaign",
+        "tier",
+        "offer",
+        "playbook_discount",
+        "treated",
+        "control",
+        "rate_treated",
+        "rate_control",
+        "uplift",
+        "uplift_low",
+        "uplift_high",
+        "p_value",
+        "verdict",
+    ]
+    return pd.DataFrame(records, columns=columns)
+
+
+def summary_frame(groups: dict[str, GroupResult]) -> pd.DataFrame:
+    """One row per group (tier, variant or send): the figures the Results view tabulates."""
+    rows = []
+    for label, result in groups.items():
+        c = result.comparison
+        rows.append(
+            {
+                "group": label,
+                "audience": result.audience,
+                "treated": c.treated,
+                "control": c.control,
+                "delivered": result.delivered,
+                "converted_treated": c.converted_treated,
+                "converted_control": c.converted_control,
+                "rate_treated": c.rate_treated,
+                "rate_control": c.rate_control,
+                "uplift": c.uplift,
+                "uplift_low": c.uplift_ci[0] if c.uplift_ci else None,
+                "uplift_high": c.uplift_ci[1] if c.uplift_ci else None,
+                "p_value": c.p_value,
+                "revenue_per_user_treated": result.revenue_per_user_treated,
+                "revenue_per_user_control": result.revenue_per_user_control,
+                "verdict": c.verdict(),
+            }
+        )
+    return pd.DataFrame(rows)
