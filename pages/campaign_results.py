@@ -78,7 +78,7 @@ def _curve(curve: pd.DataFrame) -> None:
         height=300,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         yaxis_title="converted (% of group)",
-        legend={"orientation": "h"},
+        legend={"orientation": "h", "y": 1.12},
     )
     st.plotly_chart(figure, width="stretch")
 
