@@ -452,3 +452,31 @@ def test_cli_results_table_and_unknown_campaign(app_database, demo_anchor, capsy
     assert "converted = 'purchase' within 3 days" in out and "High tier" in out and "Overall" in out
     assert cli.main(["campaign", "results", "Nope"]) == 2
     assert capsys.readouterr().err == "error: no campaign named 'Nope'; `python -m core campaign list` shows them\n"
+
+
+def test_events_only_data_without_sessions_measures_its_own_event(empty_engine):
+    """A customer's export: one event type, no sessions, old dates, profiles with nothing but a platform
+    (in-app messages reach a user on a known platform)."""
+    import io
+
+    from core.importer import import_events, import_users
+
+    sent = datetime(2019, 3, 4, 12, 0)
+    lines = ["user_id,event,timestamp,value"] + [
+        f"c{i},order,{(sent + timedelta(hours=1 + i % 50)).isoformat()}Z,{10 + i % 7}" for i in range(0, 400, 3)
+    ]
+    lines += [f"c{i},order,{(sent - timedelta(days=30)).isoformat()}Z,5" for i in range(400)]
+    profiles = "user_id,platform\n" + "\n".join(f"c{i},Web" for i in range(400))
+    import_users(empty_engine, io.BytesIO(profiles.encode()))
+    import_events(empty_engine, io.BytesIO("\n".join(lines).encode()))
+    by_session = _launch(empty_engine, "Default event", sent)
+    by_order = _launch(empty_engine, "Order event", sent, settings={"conversion_event": "order"})
+    dispatch(empty_engine, until=sent)
+    simulate_delivery(empty_engine)
+    nothing = campaign_results(by_session, empty_engine, now=sent + timedelta(days=5)).as_json()
+    assert nothing["conversion_event"] == "session" and nothing["audience"] == 400
+    assert nothing["converted_treated"] + nothing["converted_control"] == 0
+    assert nothing["verdict"] == "Nobody converted within the window yet (400 users)."
+    orders = campaign_results(by_order, empty_engine, now=sent + timedelta(days=5)).as_json()
+    assert orders["converted_treated"] + orders["converted_control"] == len(range(0, 400, 3))
+    assert orders["revenue_per_user_treated"] is not None and orders["by_tier"] == {}

@@ -51,6 +51,8 @@ class Comparison:
         """One sentence a marketer can act on."""
         if self.treated == 0 or self.control == 0:
             return "No control group to compare with." if self.control == 0 else "Nobody was messaged."
+        if self.converted_treated + self.converted_control == 0:
+            return f"Nobody converted within the window yet ({self.treated + self.control:,} users)."
         needed = f" About {self.needed_users:,} users would be needed to tell." if self.needed_users else ""
         if not self.enough_data:
             return f"Too small to conclude: {self.treated + self.control:,} users so far.{needed}"
