@@ -29,6 +29,10 @@ def interval(ci: tuple[float, float] | None) -> str:
     return "—" if ci is None else f"95% interval {ci[0] * 100:+.2f} to {ci[1] * 100:+.2f} pts"
 
 
+def money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
 def p_value(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -123,10 +127,18 @@ def render(engine) -> None:
     )
     third.metric("Uplift", points(c.uplift), interval(c.uplift_ci), delta_color="off", delta_arrow="off")
     fourth.metric("p-value", p_value(c.p_value))
+    first, second, third, _ = st.columns(4)
+    relative_ci = c.relative_uplift_ci
+    first.metric(
+        "Relative uplift",
+        "—" if c.relative_uplift is None else f"{c.relative_uplift * 100:+.1f}%",
+        None if relative_ci is None else f"95% interval {relative_ci[0] * 100:+.1f}% to {relative_ci[1] * 100:+.1f}%",
+        delta_color="off",
+        delta_arrow="off",
+    )
     if results.has_values:
-        left, right, _, _ = st.columns(4)
-        left.metric("Revenue per user (treated)", f"{overall.revenue_per_user_treated:,.2f}")
-        right.metric("Revenue per user (control)", f"{overall.revenue_per_user_control or 0:,.2f}")
+        second.metric("Revenue per user (treated)", money(overall.revenue_per_user_treated))
+        third.metric("Revenue per user (control)", money(overall.revenue_per_user_control))
     st.subheader("Cumulative conversions, treated against control")
     _curve(results.curve)
     if results.by_tier:

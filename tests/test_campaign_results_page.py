@@ -60,6 +60,8 @@ def test_results_view_shows_core_figures(app_database):
     assert metrics["Converted (treated)"] == f"{c.converted_treated:,}"
     assert metrics["Uplift"] == f"{c.uplift * 100:+.2f} pts"
     assert metrics["p-value"] == f"{c.p_value:.3f}"
+    assert metrics["Relative uplift"] == f"{c.relative_uplift * 100:+.1f}%"
+    assert metrics["Revenue per user (treated)"] == f"{expected.revenue_per_user_treated:,.2f}"
     tiers = at.dataframe[0].value
     assert tiers["tier"].tolist() == ["High", "Medium", "Low"]
     by_tier = campaign_results(campaign, app_database).by_tier
