@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from core.db import get_engine
+from core.errors import UserError
+from core.instants import parse_instant
 
 
 def register(campaign_subparsers) -> None:
@@ -12,6 +14,7 @@ def register(campaign_subparsers) -> None:
     results = campaign_subparsers.add_parser("results", help="conversions against the control group, per tier")
     results.add_argument("name", help="the campaign's name")
     results.add_argument("--json", action="store_true", help="one JSON line instead of the table")
+    results.add_argument("--as-of", type=str, help="count conversions up to this UTC date-time (default: now)")
     results.set_defaults(handler=_results)
 
 
@@ -46,8 +49,12 @@ def _line(label: str, r: dict) -> str:
 def _results(args) -> int:
     from core.campaigns.results import campaign_id_by_name, campaign_results
 
+    try:
+        as_of = parse_instant(args.as_of) if args.as_of else None
+    except ValueError as error:
+        raise UserError(f"--as-of {error}") from None
     engine = get_engine()
-    results = campaign_results(campaign_id_by_name(args.name, engine), engine)
+    results = campaign_results(campaign_id_by_name(args.name, engine), engine, as_of)
     data = results.as_json()
     if args.json:
         print(json.dumps(data, separators=(",", ":")))

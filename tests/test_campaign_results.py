@@ -440,6 +440,9 @@ def test_cli_results_json_holds_the_promised_keys(app_database, demo_anchor, cap
     expected = campaign_results(campaign, app_database).as_json()
     data.pop("as_of"), expected.pop("as_of")
     assert data == expected
+    assert cli.main(["campaign", "results", "Discount", "--json", "--as-of", demo_anchor.isoformat()]) == 0
+    as_of = json.loads(capsys.readouterr().out)
+    assert as_of == campaign_results(campaign, app_database, now=demo_anchor).as_json()
     keys = {"treated", "control", "converted_treated", "converted_control", "uplift", "uplift_ci", "p_value"}
     assert keys <= set(data) and all(keys <= set(t) for t in data["by_tier"].values())
     assert len(data["uplift_ci"]) == 2
@@ -450,6 +453,8 @@ def test_cli_results_table_and_unknown_campaign(app_database, demo_anchor, capsy
     assert cli.main(["campaign", "results", "Discount"]) == 0
     out = capsys.readouterr().out
     assert "converted = 'purchase' within 3 days" in out and "High tier" in out and "Overall" in out
+    assert cli.main(["campaign", "results", "Discount", "--as-of", "yesterday"]) == 2
+    assert capsys.readouterr().err.startswith("error: --as-of ")
     assert cli.main(["campaign", "results", "Nope"]) == 2
     assert capsys.readouterr().err == "error: no campaign named 'Nope'; `python -m core campaign list` shows them\n"
 

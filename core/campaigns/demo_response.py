@@ -68,14 +68,14 @@ def _measurements(engine: Engine) -> dict[int, experiment.Measurement]:
         }
 
 
-def _rows(engine: Engine, since: datetime | None) -> pd.DataFrame:
+def _rows(engine: Engine, since: datetime | None, longest_window_days: int) -> pd.DataFrame:
     query = "SELECT campaign_id, occurrence, user_id, send_at, sent_at, status, tier FROM outbox "
     params: dict = {}
-    if since is not None:  # rows whose window may still hold events after `since`
+    if since is not None:  # rows whose window may still hold events after `since` (a day's slack for late delivery)
         query += "WHERE send_at >= :oldest "
-        params["oldest"] = since - timedelta(days=experiment.MAX_WINDOW_DAYS + 1)
+        params["oldest"] = since - timedelta(days=longest_window_days + 1)
     with engine.connect() as connection:
-        rows = connection.execute(text(query + "ORDER BY id"), params).all()
+        rows = [tuple(row) for row in connection.execute(text(query + "ORDER BY id"), params)]
     return pd.DataFrame(rows, columns=["campaign", "occurrence", "user", "send_at", "sent_at", "status", "tier"])
 
 
@@ -118,7 +118,9 @@ def respond(engine: Engine, now: datetime) -> int:
     if not is_demo(engine):
         return 0
     since = _watermark(engine)
-    events = _events(_rows(engine, since), _measurements(engine), since, now)
+    measurements = _measurements(engine)
+    longest = max((m.window_days for m in measurements.values()), default=experiment.DEFAULT_WINDOW_DAYS)
+    events = _events(_rows(engine, since, longest), measurements, since, now)
     with session_scope(engine) as session:
         if len(events):
             rows = [
