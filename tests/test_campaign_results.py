@@ -411,8 +411,8 @@ def test_the_demo_response_writes_each_event_once_whatever_the_calls(demo_engine
     launched = demo_anchor + timedelta(hours=1)
     _demo_campaign(demo_engine, launched)
     later = launched + timedelta(days=4)
-    steps = [demo_response.respond(demo_engine, launched + timedelta(days=d)) for d in (1, 2, 2, 4)]
-    assert steps[2] == 0
+    steps = [demo_response.respond(demo_engine, launched + timedelta(days=d)) for d in (1, 2, 2, 1, 4)]
+    assert steps[2] == steps[3] == 0  # the same instant again, or an earlier one, plays nothing
     with demo_engine.connect() as connection:
         stepped = connection.execute(
             text("SELECT user_id, name, ts, value FROM events WHERE ts > :t ORDER BY 1, 3"), {"t": launched}

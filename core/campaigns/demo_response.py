@@ -118,6 +118,8 @@ def respond(engine: Engine, now: datetime) -> int:
     if not is_demo(engine):
         return 0
     since = _watermark(engine)
+    if since is not None and now <= since:
+        return 0  # already played up to `now`; moving the mark back would play events twice
     measurements = _measurements(engine)
     longest = max((m.window_days for m in measurements.values()), default=experiment.DEFAULT_WINDOW_DAYS)
     events = _events(_rows(engine, since, longest), measurements, since, now)
