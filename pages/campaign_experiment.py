@@ -162,7 +162,7 @@ def measurement_editor(engine, prediction_id: int | None) -> None:
         st.error(problem)
 
 
-def review_rows(spec, engine) -> list[tuple[str, str]]:
+def review_rows(spec) -> list[tuple[str, str]]:
     """The Review step's lines about measurement and variants."""
     settings = spec.settings or {}
     event = settings.get(X.EVENT_KEY) or "default (the prediction's event, else a session)"

@@ -680,7 +680,7 @@ def _step_review(engine) -> None:
         ("Likelihood from prediction", prediction),
         ("Schedule", sch.describe(spec.schedule, company_zone)),
         ("Receive again", again),
-        *campaign_experiment.review_rows(spec, engine),
+        *campaign_experiment.review_rows(spec),
         *zip(("Frequency cap", "Quiet hours"), _rule_summary(cc.delivery_rules(engine), settings), strict=True),
     ]
     st.table(pd.DataFrame(rows, columns=["Setting", "Value"]).set_index("Setting"))
