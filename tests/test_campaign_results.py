@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from scipy import stats
 from sqlalchemy import func, select, text
 
@@ -97,6 +100,24 @@ def test_control_group_has_the_requested_size_at_50000_users(percent):
         assert abs(held_out.mean() * 100 - percent) <= 1.0, (campaign_id, held_out.mean())
         every_bucket = experiment.assign(campaign_id, np.arange(experiment.BUCKETS), percent).control
         assert every_bucket.sum() == percent * 100  # exactly the share of buckets; only users vary
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(
+    campaign_id=st.integers(1, 10**6),
+    control=st.integers(0, 5_000).map(lambda hundredths: hundredths / 100),
+    shares=st.lists(st.integers(1, 60), min_size=2, max_size=5),
+)
+def test_every_bucket_gets_exactly_its_share(campaign_id, control, shares):
+    """Over all 10,000 buckets the control group and each variant get their share to within a bucket."""
+    shares = [100 * s / sum(shares) for s in shares]
+    variants = tuple(experiment.Variant(name=f"V{i}", share=s) for i, s in enumerate(shares))
+    assignment = experiment.assign(campaign_id, np.arange(experiment.BUCKETS), control, variants)
+    assert assignment.control.sum() == round(control * 100)
+    treated = experiment.BUCKETS - assignment.control.sum()
+    for variant in variants:
+        assert abs((assignment.variant == variant.name).sum() - variant.share / 100 * treated) <= 1
+    assert (assignment.variant[assignment.control] == None).all()  # noqa: E711 - an object array
 
 
 def test_different_campaigns_hold_out_different_users():
