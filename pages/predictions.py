@@ -16,7 +16,7 @@ from core.errors import UserError
 from core.segments import list_segments
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
-from pages import ensure_frame
+from pages import ensure_frame, prediction_evidence
 
 ensure_frame("pages/predictions.py")
 
@@ -452,3 +452,5 @@ with trust_right:
     drivers_section(prediction)
 st.subheader("Why does a user score what they score?")
 reasons_section(prediction)
+st.divider()
+prediction_evidence.measured_in_campaigns(engine, prediction.id, prediction.event)
