@@ -258,6 +258,22 @@ def test_launch_freezes_the_measurement_with_the_predictions_event(demo_engine, 
     assert (untargeted["conversion_event"], untargeted["conversion_window_days"]) == ("session", 7)
 
 
+def test_a_campaign_launched_before_control_groups_holds_nobody_out(demo_engine, demo_anchor):
+    """Its row has no control_percent: starting a control group mid-way would hold out users who
+    already had its messages, so dispatch keeps messaging everyone."""
+    campaign = _launch(demo_engine, "Older", demo_anchor)
+    with session_scope(demo_engine) as session:
+        row = session.get(Campaign, campaign)
+        row.settings = {k: v for k, v in row.settings.items() if k not in ("control_percent", "conversion_event")}
+    report = dispatch(demo_engine, until=demo_anchor + timedelta(hours=1))
+    rows = _rows(demo_engine, campaign)
+    assert report.held_out == {} and len(rows) == report.written > 0
+    assert {r.status for r in rows} == {"queued"}
+    assert campaign_results(campaign, demo_engine, now=demo_anchor + timedelta(days=4)).measurement == (
+        experiment.Measurement(conversion_event="session", window_days=3, control_percent=0.0)
+    )
+
+
 # ---------------------------------------------------------------- variants
 
 
