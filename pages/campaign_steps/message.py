@@ -150,6 +150,7 @@ def _ab_variants(draft: ComposerDraft, title_label: str) -> ComposerDraft:
                 min_value=0.0,
                 max_value=100.0,
                 step=1.0,
+                format="%g",
                 value=slot.share,
                 key=f"c_v{index}_share",
             )

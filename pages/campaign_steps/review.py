@@ -55,12 +55,16 @@ def _offer_rows(spec: CampaignSpec) -> list[tuple[str, str]]:
 def _measurement_rows(spec: CampaignSpec, prediction_events: dict[int, str]) -> list[tuple[str, str]]:
     """How the campaign is measured, and its A/B/n variants."""
     settings = spec.settings
-    event = settings.conversion_event or (
-        f"default ({experiment.default_conversion_event(prediction_events.get(spec.message.prediction_id))})"
+    event = (
+        f"'{settings.conversion_event}'"
+        if settings.conversion_event
+        else (
+            f"'{experiment.default_conversion_event(prediction_events.get(spec.message.prediction_id))}' (the default)"
+        )
     )
     control = experiment.DEFAULT_CONTROL_PERCENT if settings.control_percent is None else settings.control_percent
     rows = [
-        ("Conversion", f"'{event}' within {settings.conversion_window_days} days of a send"),
+        ("Conversion", f"{event} within {settings.conversion_window_days} days of a send"),
         ("Control group", f"{control:g}% of the audience, never messaged"),
     ]
     if spec.message.ab_variants:

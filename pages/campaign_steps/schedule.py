@@ -198,6 +198,7 @@ def _measurement(engine, draft):
         min_value=0.0,
         max_value=experiment.MAX_CONTROL_PERCENT,
         step=1.0,
+        format="%g%%",
         value=draft.control_percent,
         key="c_control",
         help="A random share of the audience that is never messaged, the same users at every send: "
