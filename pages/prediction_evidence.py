@@ -5,13 +5,18 @@ from __future__ import annotations
 import streamlit as st
 
 from core.campaigns.results import evidence_for_prediction
+from core.errors import UserError
 from core.timeutil import utcnow
 
 
 def measured_in_campaigns(engine, prediction_id: int, event: str) -> None:
     """Campaigns that targeted this prediction: what each tier got, what the playbook assumed, what it changed."""
     st.subheader("Measured in campaigns")
-    evidence = evidence_for_prediction(prediction_id, engine, utcnow())
+    try:
+        evidence = evidence_for_prediction(prediction_id, engine, utcnow())
+    except UserError as error:  # a campaigns row edited by hand that no longer parses
+        st.error(str(error))
+        return
     if evidence.empty:
         st.caption(
             "No launched campaign has used this prediction yet. Campaigns that do hold out a control group, "

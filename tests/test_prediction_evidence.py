@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.campaigns import CampaignSpec, demo_response, dispatch, launch
 from core.campaigns.results import campaign_results, evidence_for_prediction
+from core.db import session_scope
+from core.models import Campaign
 from core.predictions import find_prediction
 from core.predictions.playbook import PLAYBOOK
 from core.timeutil import utcnow
@@ -80,3 +82,17 @@ def test_predictions_page_without_campaigns_explains_the_section(trained_app):
     at.switch_page("pages/predictions.py")
     at.run()
     assert any(c.value.startswith("No launched campaign has used this prediction yet.") for c in at.caption)
+
+
+def test_a_campaign_row_that_no_longer_parses_is_one_line_on_the_predictions_page(trained_app):
+    full = find_prediction(trained_app, FULL)
+    campaign = _sent(trained_app, "On the prediction", full.id)
+    with session_scope(trained_app) as session:
+        row = session.get(Campaign, campaign)
+        row.message = {**row.message, "ab_variants": [{"name": "A", "share": 100}]}  # edited by hand
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/predictions.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == ["message: 'ab_variants' must hold no variants or 2 to 5, not 1"]
