@@ -232,7 +232,10 @@ class Message(_Frozen):
 
 
 def _blank_is_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value.strip() if isinstance(value, str) else value
+    """An event name trimmed; a blank one is no choice (the default event)."""
+    if not isinstance(value, str):
+        return value
+    return value.strip() or None
 
 
 def _control_percent(value: Any) -> Any:
