@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core import results_commands
 from core.arguments import id_arg
 from core.db import get_engine
 from core.errors import UserError
@@ -27,6 +28,7 @@ def register(subparsers) -> None:
     sub = campaign.add_subparsers(dest="campaign_command", required=True)
     listing = sub.add_parser("list", help="list campaigns with status and next send")
     listing.set_defaults(handler=_list)
+    results_commands.register(sub)
 
 
 def _dispatch(args) -> int:
@@ -38,6 +40,7 @@ def _dispatch(args) -> int:
         held = [
             f"{counts[campaign_id]:,} {what}"
             for counts, what in (
+                (report.held_out, "held out as the control group"),
                 (report.deferred, "sent after quiet hours"),
                 (report.capped, "held back by the frequency cap"),
                 (report.quiet_dropped, "not sent in quiet hours"),

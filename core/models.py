@@ -175,6 +175,7 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     variant: Mapped[str | None] = mapped_column(String(16))  # the message variant (A/B/n), None with one
+    tier: Mapped[str | None] = mapped_column(String(8))  # the user's likelihood tier when written (results)
     __table_args__ = (
         UniqueConstraint("campaign_id", "occurrence", "user_id", name="uq_outbox_once"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),

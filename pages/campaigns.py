@@ -1,4 +1,4 @@
-"""Campaigns: compose (target -> message -> schedule -> review & launch), the list, the outbox.
+"""Campaigns: compose (target -> message -> schedule -> review & launch), the list, the outbox, results.
 
 The screen entry that st.navigation runs. Each composer step is its own file in
 pages/campaign_steps/, over one typed draft (core/campaigns/draft.py).
@@ -16,7 +16,7 @@ from core.markup import plain
 from core.segments import definition_of
 from core.selection import LikelihoodSelection
 from core.timeutil import utcnow
-from pages import ensure_frame
+from pages import campaign_results, ensure_frame
 from pages.campaign_steps import compose, listing, state
 
 ensure_frame("pages/campaigns.py")
@@ -47,8 +47,10 @@ def _receive_selection() -> None:
 def _dispatch_clicked() -> None:
     report = cc.dispatch(get_engine())
     held = ""
+    if report.held_out:
+        held = f" {sum(report.held_out.values()):,} held out as the control group."
     if report.total_capped or report.total_quiet_dropped or report.total_deferred:
-        held = (
+        held += (
             f" Delivery rules: {report.total_deferred:,} sent after quiet hours, "
             f"{report.total_capped:,} held back by the frequency cap, {report.total_quiet_dropped:,} not sent in quiet hours."
         )
@@ -89,11 +91,17 @@ _receive_selection()
 st.title("Campaigns")
 state.show_flash()
 view = st.radio(
-    "View", ["Compose", "Campaigns", "Outbox"], key="campaigns_view", horizontal=True, label_visibility="collapsed"
+    "View",
+    ["Compose", "Campaigns", "Outbox", "Results"],
+    key="campaigns_view",
+    horizontal=True,
+    label_visibility="collapsed",
 )
 if view == "Compose":
     compose(engine)
 elif view == "Campaigns":
     listing.render(engine)
+elif view == "Results":
+    campaign_results.render(engine)
 else:
     _outbox(engine)

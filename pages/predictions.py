@@ -15,7 +15,7 @@ from core.markup import plain
 from core.segments import list_segments
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
-from pages import ensure_frame
+from pages import ensure_frame, prediction_evidence
 from pages.components.score_slider import LOG_SCALE_RATIO, committed_selection, readable_scale, score_slider
 
 ensure_frame("pages/predictions.py")
@@ -377,7 +377,8 @@ def backtest_section(prediction: P.PredictionInfo) -> None:
             f"last, predicts the last {prediction.window_days} days, and compares with the classic models."
         )
     else:
-        st.markdown("\n".join(f"- {line}" for line in P.summary_sentences(result)))
+        bullets = [f"- {plain(sentence)}" for sentence in P.summary_sentences(result)]
+        st.markdown("\n".join(bullets))
         st.dataframe(
             pd.DataFrame(
                 {
@@ -420,7 +421,7 @@ def backtest_section(prediction: P.PredictionInfo) -> None:
                 P.backtest_prediction(engine, prediction.id, progress=st.write)
             except UserError as error:
                 status.update(label="No backtest", state="error")
-                st.error(str(error))
+                st.error(plain(error))
                 return
             status.update(label="Backtested", state="complete")
         st.rerun()
@@ -472,3 +473,5 @@ st.subheader("Backtest: against the classic models")
 backtest_section(prediction)
 st.subheader("Why does a user score what they score?")
 reasons_section(prediction)
+st.divider()
+prediction_evidence.measured_in_campaigns(engine, prediction.id, prediction.event)

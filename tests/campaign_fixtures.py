@@ -12,7 +12,8 @@ MESSAGE = {
     "body": "See what is new since {{ country }}.",
     "offers": {},
 }
-ALWAYS_REELIGIBLE = {"reeligible": True, "reeligible_after_days": None}
+# No control group: these campaigns test who is sent what, and when (test_campaign_results.py tests control).
+ALWAYS_REELIGIBLE = {"reeligible": True, "reeligible_after_days": None, "control_percent": 0}
 
 
 def daily(start: date, at: str, count: int | None = None, local_time: bool = True) -> dict:

@@ -124,14 +124,14 @@ WHERE = {
 
 
 def _definition(name, prediction):
-    return {"version": segments.VERSION, "match": "all", "exclude": [], **DEFINITIONS[name](prediction)}
+    return segments.parse_definition({"version": segments.VERSION, "match": "all", **DEFINITIONS[name](prediction)})
 
 
 def _with_range(definition, where, low, high):
     section, group, index = where
-    changed = {**definition, section: [dict(g, filters=list(g["filters"])) for g in definition[section]]}
-    changed[section][group]["filters"][index] = {**changed[section][group]["filters"][index], "min": low, "max": high}
-    return changed
+    changed = definition.to_json()
+    changed[section][group]["filters"][index] |= {"min": low, "max": high}
+    return segments.parse_definition(changed)
 
 
 @pytest.mark.parametrize("in_memory", [True, False], ids=["in memory", "sql"])

@@ -206,6 +206,20 @@ BAD_SPECS = [
         "campaign: audience: group 1, filter 1: unknown filter type 'x'; use one of ",
     ),
     ({"colour": "red"}, "campaign: unknown field 'colour'"),
+    (
+        {"message": {"ab_variants": [{"name": "A", "share": 50}, {"name": "B", "share": 50, "offers": {"Mid": "x"}}]}},
+        "message: variant 2: offers for 'Mid': use Low, Medium, High",
+    ),
+    (
+        {"message": {"ab_variants": [{"name": "A", "share": 60}, {"name": "B", "share": 40, "colour": "red"}]}},
+        "message: variant 2: unknown field 'colour'",
+    ),
+    (
+        {"message": {"ab_variants": [{"name": "A", "share": 50}, {"name": "B", "share": float("nan")}]}},
+        "message: variant 2: 'share' must be a percent above 0 and at most 100, not nan",
+    ),
+    ({"settings": {"control_percent": True}}, "delivery settings: 'control_percent' must be a number from 0 to 50"),
+    ({"settings": {"conversion_event": "x" * 101}}, "delivery settings: 'conversion_event' has at most 100 characters"),
 ]
 
 
@@ -234,6 +248,39 @@ def test_a_campaign_spec_round_trips_through_its_row():
     spec = parse_campaign_spec(document)
     assert (spec.name, spec.platforms, spec.schedule.weekdays) == ("Lapsed users", ("iOS", "Web"), ("MO", "TH"))
     assert parse_campaign_spec(spec.to_row()) == spec
+
+
+def test_measurement_and_ab_variants_round_trip_through_the_row():
+    variants = [
+        {"name": " A ", "share": 70, "offers": {"Medium": "10% off"}},
+        {"name": "Later", "share": 30, "title": "Hi", "delay_minutes": 120},
+    ]
+    settings = {"conversion_event": " purchase ", "conversion_window_days": 7.0, "control_percent": 12.5}
+    spec = parse_campaign_spec({"message": {"body": "x", "ab_variants": variants}, "settings": settings})
+    assert [(v.name, v.share, v.delay_minutes) for v in spec.message.ab_variants] == [("A", 70, 0), ("Later", 30, 120)]
+    assert (spec.settings.conversion_event, spec.settings.conversion_window_days) == ("purchase", 7)
+    assert spec.settings.control_percent == 12.5
+    assert parse_campaign_spec(spec.to_row()) == spec
+    untouched = parse_campaign_spec({"settings": {"conversion_event": "  "}}).settings
+    assert (untouched.conversion_event, untouched.conversion_window_days, untouched.control_percent) == (None, 3, None)
+
+
+def test_a_variant_changes_only_its_copy_and_offers():
+    base = Message(title="Main", body="Body", offers={"High": "free delivery", "Medium": "10% off"}, prediction_id=2)
+    spec = parse_campaign_spec(
+        {
+            "message": {
+                **base.to_json(),
+                "ab_variants": [
+                    {"name": "A", "share": 50},
+                    {"name": "B", "share": 50, "body": "Other", "offers": {"Medium": "20% off"}},
+                ],
+            }
+        }
+    )
+    first, second = (v.message(spec.message) for v in spec.message.ab_variants)
+    assert first == base
+    assert second == base.model_copy(update={"body": "Other", "offers": {"High": "free delivery", "Medium": "20% off"}})
 
 
 @pytest.mark.parametrize(
@@ -283,6 +330,45 @@ def test_the_draft_round_trips_through_the_spec_it_saves():
     )
     assert (spec.settings.reeligible_after_days, spec.settings.obeys_quiet_hours) == (10, False)
     assert ComposerDraft.from_spec(spec, 12, 3, TODAY) == draft.with_(campaign_id=12, version=3)
+
+
+def test_the_drafts_measurement_and_variants_round_trip_through_the_spec():
+    draft = (
+        ComposerDraft.new(TODAY)
+        .with_(name="A/B", segment_id=3, conversion_event="purchase", window_days=7, control_percent=20.0)
+        .with_(ab_test=True, variant_count=3)
+        .with_slot(0, share=40.0, title="Hey")
+        .with_slot(1, share=35.0, delay_minutes=90, offers={"Low": "30% off"})
+        .with_slot(2, share=25.0)
+    )
+    spec = draft.to_spec()
+    assert [(v.name, v.share) for v in spec.message.ab_variants] == [("A", 40), ("B", 35), ("C", 25)]
+    assert (spec.settings.conversion_window_days, spec.settings.control_percent) == (7, 20.0)
+    assert ComposerDraft.from_spec(spec, 12, 3, TODAY) == draft.with_(campaign_id=12, version=3)
+
+
+@pytest.mark.parametrize(
+    ("ab_test", "names", "problems"),
+    [
+        (False, ("A", "B"), []),
+        (True, ("A", "B"), ["Variant shares must add up to 100%, not 90%."]),
+        (True, ("A", "A"), ["Variant names must differ: A, A.", "Variant shares must add up to 100%, not 90%."]),
+        (
+            True,
+            (" ", "B"),
+            ["Variant 1: a name of 1 to 16 characters is required.", "Variant shares must add up to 100%, not 90%."],
+        ),
+    ],
+)
+def test_the_draft_says_what_is_wrong_with_its_variants_and_makes_no_spec(ab_test, names, problems):
+    draft = ComposerDraft.new(TODAY).with_(name="A/B", segment_id=3, ab_test=ab_test)
+    draft = draft.with_slot(0, name=names[0], share=50.0).with_slot(1, name=names[1], share=40.0)
+    assert draft.variant_problems() == problems
+    if problems:
+        with pytest.raises(UserError, match="^message: "):
+            draft.to_spec()
+    else:
+        assert draft.to_spec().message.ab_variants == ()
 
 
 def test_a_new_audience_brings_its_own_prediction_to_the_copy():
@@ -413,6 +499,27 @@ def test_any_document_parses_or_gets_one_line(document):
     )
 )
 def test_any_campaign_document_parses_or_gets_one_line(document):
+    _parses_or_gets_one_line(document)
+
+
+NEARLY_A_VARIANT = st.fixed_dictionaries(
+    {"name": st.sampled_from(["A", "B", "", "A very long variant name"]) | JSON},
+    optional={field: JSON for field in ("share", "title", "body", "offers", "delay_minutes", "colour")},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    variants=st.lists(NEARLY_A_VARIANT, max_size=6),
+    measurement=st.dictionaries(
+        st.sampled_from(["conversion_event", "conversion_window_days", "control_percent"]), JSON, max_size=3
+    ),
+)
+def test_any_measurement_or_variants_parse_or_get_one_line(variants, measurement):
+    _parses_or_gets_one_line({"message": {"ab_variants": variants}, "settings": measurement})
+
+
+def _parses_or_gets_one_line(document):
     try:
         spec = parse_campaign_spec(document)
     except UserError as error:

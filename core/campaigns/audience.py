@@ -22,7 +22,7 @@ _PLATFORM_PUSH_CHANNEL = {platform: channel for channel, platform in PUSH_PLATFO
 
 _USER_COLUMNS = """
     SELECT u.id, u.external_id, u.first_name, u.email, u.platform, u.country, u.language, u.timezone,
-           u.push_opt_in, u.email_opt_in, u.has_push_token,
+           u.push_opt_in, u.email_opt_in, u.has_push_token, u.random_bucket,
            COALESCE(f.session_count, 0) AS session_count, COALESCE(f.purchase_count, 0) AS purchase_count,
            COALESCE(f.total_spent, 0) AS total_spent, f.last_used_at
     FROM users u LEFT JOIN user_facts f ON f.user_id = u.id ORDER BY u.id

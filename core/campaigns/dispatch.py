@@ -52,11 +52,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
+from core.campaigns import experiment
 from core.campaigns import rules as delivery
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import campaign_definition, delivery_zones, reachable_user_ids, users_frame
 from core.campaigns.personalise import CompiledMessage, scores_for
-from core.campaigns.spec import parse_schedule
+from core.campaigns.spec import parse_message, parse_schedule, parse_settings
 from core.campaigns.store import company_timezone
 from core.campaigns.templating import TemplateError
 from core.db import bulk_insert, get_engine, session_scope
@@ -66,16 +67,8 @@ from core.segments.definition import parse_definition
 from core.timeutil import utcnow
 
 OUTBOX_COLUMNS = (
-    "campaign_id",
-    "occurrence",
-    "user_id",
-    "channel",
-    "send_at",
-    "title",
-    "body",
-    "created_at",
-    "status",
-    "last_error",
+    *("campaign_id", "occurrence", "user_id", "channel", "send_at", "title", "body", "created_at"),
+    *("status", "last_error", "variant", "tier"),
 )
 
 
@@ -88,6 +81,7 @@ class DispatchReport:
     quiet_dropped: dict[int, int] = field(default_factory=dict)  # not sent: due in quiet hours ("don't send")
     deferred: dict[int, int] = field(default_factory=dict)  # written with a send instant moved past quiet hours
     failed: dict[int, int] = field(default_factory=dict)  # written as 'failed': the copy could not render for them
+    held_out: dict[int, int] = field(default_factory=dict)  # written as control rows: recorded, never delivered
 
     @property
     def total_capped(self) -> int:
@@ -200,12 +194,20 @@ def _dispatch_campaign(
     context: _Rules,
 ) -> int:
     schedule = parse_schedule(campaign.schedule or {"kind": "now"})  # the row's edge: typed from here on
-    settings = campaign.settings or {}
+    settings = parse_settings(campaign.settings)
+    message = parse_message(campaign.message)
     since = campaign.launched_at
-    if settings.get("active_from"):
-        since = max(since, datetime.fromisoformat(settings["active_from"]))
-    compiled = CompiledMessage(campaign.message or {}, campaign.channel)
+    if settings.active_from:
+        since = max(since, datetime.fromisoformat(settings.active_from))
+    compiled = CompiledMessage(message.to_json(), campaign.channel)
     audience = parse_definition(campaign.audience) if campaign.audience else None
+    # Control group and A/B/n variants (core/campaigns/experiment.py): control users go through every
+    # rule below exactly like the others and are written as 'control' rows, which count as sends for
+    # re-eligibility and the frequency cap, so both groups are built the same way.
+    measurement = experiment.measurement_of(settings)
+    variants = message.ab_variants
+    by_variant = {v.name: CompiledMessage(v.message(message).to_json(), campaign.channel) for v in variants}
+    delay = {v.name: timedelta(minutes=v.delay_minutes) for v in variants}
     definition = campaign_definition(engine, campaign.segment_id, audience)
     if definition is None:
         raise UserError("the campaign has no audience")
@@ -214,12 +216,20 @@ def _dispatch_campaign(
     walls = schedules.wall_occurrences(
         schedule, since - schedules.ZONE_SPREAD, until + schedules.ZONE_SPREAD, launched_at=campaign.launched_at
     )
-    prediction_id = (campaign.message or {}).get("prediction_id")
-    reeligible = bool(settings.get("reeligible", True))
-    after_days = settings.get("reeligible_after_days")
-    quiet = context.rules.quiet if context.rules.quiet.enabled and delivery.obeys_quiet_hours(settings) else None
-    cap = context.rules.cap if context.rules.cap.enabled and delivery.obeys_cap(settings) else None
+    prediction_id = message.prediction_id
+    reeligible = settings.reeligible
+    after_days = settings.reeligible_after_days
+    quiet = context.rules.quiet if context.rules.quiet.enabled and settings.obeys_quiet_hours else None
+    cap = context.rules.cap if context.rules.cap.enabled and settings.obeys_frequency_cap else None
     written = 0
+
+    def split(ids: pd.Index) -> experiment.Assignment:
+        buckets = users["random_bucket"].reindex(ids).fillna(0).to_numpy()
+        return experiment.assign(campaign.id, buckets, measurement.control_percent, variants)
+
+    def delays(ids: pd.Index) -> pd.TimedeltaIndex:  # a variant's later send time (control: the schedule's)
+        return pd.to_timedelta([delay.get(v, timedelta(0)) for v in split(ids).variant])
+
     for wall in walls:
         key = schedules.occurrence_key(wall)
         instants = schedules.instants(wall, pd.unique(zones), schedule, company_zone)
@@ -241,6 +251,10 @@ def _dispatch_campaign(
         if len(candidates) == 0:
             continue
         send_at = zones.reindex(candidates).map(sends).astype("datetime64[ns]")
+        if variants:  # a variant sent later is written once due, by a later run
+            send_at = send_at + delays(candidates)
+            due = (send_at <= until).to_numpy()
+            candidates, send_at = candidates[due], send_at[due]
         previous = _previous_sends(engine, campaign.id, key)
         if len(previous):
             last = previous.reindex(candidates)
@@ -260,42 +274,43 @@ def _dispatch_campaign(
                 report.capped[campaign.id] = report.capped.get(campaign.id, 0) + int(held.sum())
                 candidates, send_at = candidates[~held], send_at[~held]
         if quiet is not None and len(candidates):
-            planned = zones.reindex(candidates).map(instants).astype("datetime64[ns]")
+            planned = zones.reindex(candidates).map(instants).astype("datetime64[ns]") + delays(candidates)
             moved = int((send_at.to_numpy() != planned.to_numpy()).sum())
             if moved:
                 report.deferred[campaign.id] = report.deferred.get(campaign.id, 0) + moved
         scores = scores_for(engine, prediction_id, candidates)
         people = users.loc[candidates]
+        assignment = split(candidates)
         rows: list[tuple] = []
         created = utcnow()
-        for user_id, user, score, tier, at in zip(
+        for user_id, user, score, tier, at, held_out, variant in zip(
             people.index,
             people.to_dict("records"),  # plain dicts: rendering reads a few fields per user
             scores["score"].to_numpy(),
             scores["category"].to_numpy(),
             send_at.to_numpy(),
+            assignment.control,
+            assignment.variant,
             strict=True,
         ):
-            # One user's data can break copy that passed every check (a branch only they reach):
-            # that message alone is written as failed, with the reason, and the rest carry on.
-            try:
-                rendered = compiled.render(user, score, tier)
-                title, body, status, problem = rendered.title, rendered.body, "queued", None
-            except TemplateError as error:
-                title, body, status, problem = None, None, "failed", str(error)
-                report.failed[campaign.id] = report.failed.get(campaign.id, 0) + 1
+            tier = tier if isinstance(tier, str) else None  # the tier at send time, for results per tier
+            problem = None
+            if held_out:
+                title, body, status = None, None, experiment.CONTROL_STATUS
+                report.held_out[campaign.id] = report.held_out.get(campaign.id, 0) + 1
+            else:
+                # One user's data can break copy that passed every check (a branch only they reach):
+                # that message alone is written as failed, with the reason, and the rest carry on.
+                try:
+                    rendered = by_variant.get(variant, compiled).render(user, score, tier)
+                    title, body, status = rendered.title, rendered.body, "queued"
+                except TemplateError as error:
+                    title, body, status, problem = None, None, "failed", str(error)
+                    report.failed[campaign.id] = report.failed.get(campaign.id, 0) + 1
             rows.append(
                 (
-                    campaign.id,
-                    key,
-                    int(user_id),
-                    campaign.channel,
-                    pd.Timestamp(at).to_pydatetime(),
-                    title,
-                    body,
-                    created,
-                    status,
-                    problem,
+                    *(campaign.id, key, int(user_id), campaign.channel, pd.Timestamp(at).to_pydatetime()),
+                    *(title, body, created, status, problem, variant, tier),
                 )
             )
             if len(rows) >= batch_size:

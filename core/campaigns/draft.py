@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.campaigns import experiment
 from core.campaigns.spec import (
+    MAX_BODY,
     MAX_INTERVAL,
+    MAX_OFFER,
     MAX_REELIGIBLE_DAYS,
     MAX_SENDS,
+    MAX_TITLE,
     CampaignSpec,
     Channel,
     DeliverySettings,
@@ -30,6 +34,7 @@ from core.campaigns.spec import (
     Recurring,
     SendNow,
     SendOnce,
+    Tier,
     Weekday,
     parse_campaign_spec,
 )
@@ -42,6 +47,26 @@ Reeligibility = Literal["always", "after", "never"]
 Source = Literal["segment", "selection"]
 DEFAULT_SEND_TIME = time(17, 45)
 DEFAULT_WEEKDAYS: tuple[str, ...] = ("TH",)
+VARIANT_NAMES = "ABCDE"
+
+
+class VariantSlot(BaseModel):
+    """One A/B/n variant as the composer edits it: a share may still be 0 or the names clash
+    (experiment.variant_set_problems says so); `to_spec` makes it a spec.ABVariant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(default="", max_length=experiment.VARIANT_NAME_LENGTH)
+    share: float = Field(default=0.0, ge=0, le=100)
+    delay_minutes: int = Field(default=0, ge=0, le=experiment.MAX_DELAY_MINUTES)
+    title: str = Field(default="", max_length=MAX_TITLE)
+    body: str = Field(default="", max_length=MAX_BODY)
+    offers: dict[Tier, Annotated[str, Field(max_length=MAX_OFFER)]] = Field(default_factory=dict)
+
+
+DEFAULT_SLOTS = tuple(
+    VariantSlot(name=name, share=50.0 if index < 2 else 0.0) for index, name in enumerate(VARIANT_NAMES)
+)
 
 
 class ComposerDraft(BaseModel):
@@ -77,6 +102,14 @@ class ComposerDraft(BaseModel):
     reeligible_days: int = Field(default=14, ge=0, le=MAX_REELIGIBLE_DAYS)
     obeys_cap: bool = True
     obeys_quiet: bool = True
+    # measurement (core/campaigns/experiment.py)
+    conversion_event: str | None = None  # None: the prediction's event, else a session
+    window_days: int = Field(default=experiment.DEFAULT_WINDOW_DAYS, ge=1, le=experiment.MAX_WINDOW_DAYS)
+    control_percent: float = Field(default=experiment.DEFAULT_CONTROL_PERCENT, ge=0, le=experiment.MAX_CONTROL_PERCENT)
+    # A/B/n variants: all five slots are kept, the first `variant_count` are used while `ab_test` is on
+    ab_test: bool = False
+    variant_count: int = Field(default=2, ge=2, le=experiment.MAX_VARIANTS)
+    variant_slots: tuple[VariantSlot, ...] = Field(default=DEFAULT_SLOTS, min_length=5, max_length=5)
 
     @classmethod
     def new(cls, today: date) -> ComposerDraft:
@@ -88,6 +121,26 @@ class ComposerDraft(BaseModel):
 
     def with_message(self, **changes) -> ComposerDraft:
         return self.with_(message=self.message.model_copy(update=changes))
+
+    def with_slot(self, index: int, **changes) -> ComposerDraft:
+        slots = list(self.variant_slots)
+        slots[index] = slots[index].model_copy(update=changes)
+        return self.with_(variant_slots=tuple(VariantSlot.model_validate(dict(s)) for s in slots))
+
+    def used_slots(self) -> tuple[VariantSlot, ...]:
+        return self.variant_slots[: self.variant_count] if self.ab_test else ()
+
+    def variant_problems(self) -> list[str]:
+        """The variants in use, taken together, as sentences (empty when they make a valid set)."""
+        found = experiment.variant_set_problems([(slot.name, slot.share) for slot in self.used_slots()])
+        return [f"{text[0].upper()}{text[1:]}." for text in found]
+
+    def with_shares_split_evenly(self) -> ComposerDraft:
+        count = self.variant_count
+        draft = self
+        for index in range(count):
+            draft = draft.with_slot(index, share=float(100 // count + (1 if index < 100 % count else 0)))
+        return draft
 
     def uses_selection(self) -> bool:
         return self.source == "selection" and self.selection is not None
@@ -131,7 +184,15 @@ class ComposerDraft(BaseModel):
             reeligible_after_days=self.reeligible_days if self.reeligibility == "after" else None,
             obeys_frequency_cap=self.obeys_cap,
             obeys_quiet_hours=self.obeys_quiet,
+            conversion_event=self.conversion_event,
+            conversion_window_days=self.window_days,
+            control_percent=self.control_percent,
         )
+
+    def message_with_variants(self) -> dict:
+        """The message with the A/B/n variants in use (a document: the spec checks it)."""
+        variants = [dict(slot) | {"name": slot.name.strip()} for slot in self.used_slots()]
+        return {**dict(self.message), "ab_variants": variants}
 
     def to_spec(self) -> CampaignSpec:
         """The campaign this draft describes (what is saved and launched)."""
@@ -142,7 +203,7 @@ class ComposerDraft(BaseModel):
                 "audience": self.selection if self.uses_selection() else None,
                 "channel": self.channel,
                 "platforms": self.platforms,
-                "message": self.message,
+                "message": self.message_with_variants(),
                 "schedule": self.schedule(),
                 "settings": self.settings(),
             },
@@ -161,14 +222,23 @@ class ComposerDraft(BaseModel):
             "selection": spec.audience,
             "channel": spec.channel,
             "platforms": spec.platforms,
-            "message": spec.message,
+            "message": spec.message.model_copy(update={"ab_variants": ()}),  # the slots hold them
             "kind": spec.schedule.kind,
+            "conversion_event": spec.settings.conversion_event,
+            "window_days": spec.settings.conversion_window_days,
+            "ab_test": bool(spec.message.ab_variants),
             "obeys_cap": spec.settings.obeys_frequency_cap,
             "obeys_quiet": spec.settings.obeys_quiet_hours,
             "reeligibility": "never"
             if not spec.settings.reeligible
             else ("after" if spec.settings.reeligible_after_days is not None else "always"),
         }
+        if spec.settings.control_percent is not None:
+            fields["control_percent"] = spec.settings.control_percent
+        if spec.message.ab_variants:
+            stored = [VariantSlot.model_validate(v.model_dump()) for v in spec.message.ab_variants]
+            fields["variant_slots"] = (*stored, *DEFAULT_SLOTS[len(stored) :])
+            fields["variant_count"] = len(stored)
         if spec.settings.reeligible_after_days is not None:
             fields["reeligible_days"] = spec.settings.reeligible_after_days
         schedule = spec.schedule

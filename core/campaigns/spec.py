@@ -13,9 +13,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
+from core.campaigns import experiment
 from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS
 from core.campaigns.personalise import DEFAULT_OFFERS
 from core.campaigns.schedule import WEEKDAYS
@@ -151,8 +161,50 @@ class TierCopy(_Frozen):
     body: str = Field(default="", max_length=MAX_BODY)
 
 
+def _variant_name(value: Any) -> Any:
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not 1 <= len(text) <= experiment.VARIANT_NAME_LENGTH:
+        raise ValueError(f"'name' must be 1 to {experiment.VARIANT_NAME_LENGTH} characters, not {value!r}")
+    return text
+
+
+def _share(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
+        raise ValueError(f"'share' must be a percent above 0 and at most 100, not {value!r}")
+    return float(value)
+
+
+class ABVariant(_Frozen):
+    """One A/B/n variant of the message: its share of the treated users and what it changes.
+
+    Blank copy and missing offers fall back to the message's own; `delay_minutes` tests a second send time."""
+
+    name: Annotated[str, BeforeValidator(_variant_name)]
+    share: Annotated[float, BeforeValidator(_share)]  # percent of the treated users
+    title: str = Field(default="", max_length=MAX_TITLE)
+    body: str = Field(default="", max_length=MAX_BODY)
+    offers: dict[Tier, Annotated[str, Field(max_length=MAX_OFFER)]] = Field(default_factory=dict)
+    delay_minutes: Annotated[int, _whole(0, experiment.MAX_DELAY_MINUTES)] = 0
+
+    def message(self, base: Message) -> Message:
+        """The campaign's message with this variant's copy and offers, and nothing else changed."""
+        changes: dict = {"ab_variants": ()}
+        for key in ("title", "body"):
+            if getattr(self, key).strip():
+                changes[key] = getattr(self, key)
+        if self.offers:
+            changes["offers"] = {**base.offers, **self.offers}
+        return base.model_copy(update=changes)
+
+
+def _variant_count(value: Any) -> Any:
+    if isinstance(value, list | tuple) and len(value) and not 2 <= len(value) <= experiment.MAX_VARIANTS:
+        raise ValueError(f"'ab_variants' must hold no variants or 2 to {experiment.MAX_VARIANTS}, not {len(value)}")
+    return value
+
+
 class Message(_Frozen):
-    """The copy (Liquid), per-tier variants, offers by tier, and whose likelihood the copy sees."""
+    """The copy (Liquid), per-tier variants, offers by tier, whose likelihood the copy sees, A/B/n variants."""
 
     title: str = Field(default="", max_length=MAX_TITLE)  # push title / email subject
     body: str = Field(default="", max_length=MAX_BODY)
@@ -162,6 +214,14 @@ class Message(_Frozen):
         default_factory=lambda: dict(DEFAULT_OFFERS)
     )
     prediction_id: Annotated[int, Field(ge=1, le=MAX_PREDICTION_ID)] | None = None
+    ab_variants: Annotated[tuple[ABVariant, ...], BeforeValidator(_variant_count)] = ()
+
+    @model_validator(mode="after")
+    def _variants_fit_together(self) -> Message:
+        found = experiment.variant_set_problems([(v.name, v.share) for v in self.ab_variants])
+        if found:
+            raise ValueError(found[0])
+        return self
 
     def offers_apply(self) -> bool:
         """Offers reach the copy only through a prediction's tiers."""
@@ -169,6 +229,27 @@ class Message(_Frozen):
 
 
 # --- delivery settings -------------------------------------------------------------------
+
+
+def _blank_is_none(value: Any) -> Any:
+    """An event name trimmed; a blank one is no choice (the default event)."""
+    if not isinstance(value, str):
+        return value
+    return value.strip() or None
+
+
+def _control_percent(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValueError(
+            f"'control_percent' must be a number from 0 to {experiment.MAX_CONTROL_PERCENT:g}, not {value!r}"
+        )
+    if not 0 <= value <= experiment.MAX_CONTROL_PERCENT:
+        raise ValueError(
+            f"'control_percent' must be from 0% to {experiment.MAX_CONTROL_PERCENT:g}% of the audience, not {value:g}%"
+        )
+    return float(value)
 
 
 class DeliverySettings(_Frozen):
@@ -179,6 +260,14 @@ class DeliverySettings(_Frozen):
     obeys_frequency_cap: StrictBool = True
     obeys_quiet_hours: StrictBool = True
     active_from: str | None = Field(default=None, max_length=40)  # set at launch and resume
+    # How the campaign is measured (core/campaigns/experiment.py), written out in full at launch.
+    conversion_event: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        default=None, max_length=experiment.MAX_EVENT_NAME
+    )  # None: the prediction's event, else a session
+    conversion_window_days: Annotated[int, _whole(1, experiment.MAX_WINDOW_DAYS)] = experiment.DEFAULT_WINDOW_DAYS
+    # None: not chosen. At launch that becomes the default share; a row launched before control
+    # groups existed has none and holds nobody out (experiment.measurement_of).
+    control_percent: Annotated[float | None, BeforeValidator(_control_percent)] = None
 
 
 # --- the spec ----------------------------------------------------------------------------
@@ -227,6 +316,8 @@ def _one_line(error: ErrorDetails, what: str) -> str:
         loc = loc[1:]
     if len(loc) >= 2 and loc[0] == "end" and loc[1] in ("never", "on", "after"):
         loc = ["end", *loc[2:]]
+    if len(loc) >= 2 and loc[0] == "ab_variants" and loc[1].isdigit():  # the variant, by position
+        where, loc = f"{where}: variant {int(loc[1]) + 1}", loc[2:]
     if loc and loc[-1] == "[key]":  # a dict key that is not one of the allowed ones
         return f"{where}: {'.'.join(loc[:-2])} for {value!r}: use {', '.join(TIER_NAMES)}"
     loc = [part for part in loc if not part.isdigit()]  # 'platforms', not 'platforms.0'
@@ -277,6 +368,13 @@ def parse_schedule(document: Any) -> SendNow | SendOnce | Recurring:
     if isinstance(document, SendNow | SendOnce | Recurring):
         return document
     return parse_campaign_spec({"schedule": document}).schedule
+
+
+def parse_message(document: Any) -> Message:
+    """A message alone (e.g. a campaigns row's message column for dispatch)."""
+    if isinstance(document, Message):
+        return document
+    return parse_campaign_spec({"message": document or {}}).message
 
 
 def parse_settings(document: Any) -> DeliverySettings:

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from core.campaigns import limits, personalise, rules
+from core.campaigns import experiment, limits, personalise, rules
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import (
     CAMPAIGN_CHANNELS,
@@ -26,7 +26,7 @@ from core.campaigns.spec import CampaignSpec, Schedule, parse_campaign_spec, par
 from core.campaigns.templating import TemplateError
 from core.db import get_engine, session_scope
 from core.errors import UserError
-from core.models import AppMeta, Campaign, OutboxMessage, Segment
+from core.models import AppMeta, Campaign, OutboxMessage, Prediction, Segment
 from core.timeutil import utcnow
 
 STATUSES = ("draft", "scheduled", "paused", "stopped")
@@ -240,7 +240,13 @@ def launch(
         row = session.get(Campaign, campaign_id)
         row.status = "scheduled"
         row.launched_at = now
-        row.settings = {**(row.settings or {}), "active_from": now.isoformat(timespec="seconds")}
+        prediction_event = (
+            session.scalar(select(Prediction.event).where(Prediction.id == spec.message.prediction_id))
+            if spec.message.prediction_id is not None
+            else None
+        )
+        frozen = experiment.frozen_at_launch(spec.settings, prediction_event)
+        row.settings = frozen.model_copy(update={"active_from": now.isoformat(timespec="seconds")}).to_json()
         row.version += 1
         row.updated_at = now
     return campaign_id

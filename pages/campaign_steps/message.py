@@ -1,5 +1,5 @@
-"""Step 2, Message: Liquid copy, offers by likelihood tier, per-tier variants, and a live preview
-on the devices the campaign reaches, as one of its real users."""
+"""Step 2, Message: Liquid copy, offers by likelihood tier, per-tier variants, A/B/n variants, and a
+live preview on the devices the campaign reaches, as one of its real users."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import streamlit as st
 
 from core import campaigns as cc
 from core.campaigns import audience as aud
-from core.campaigns import limits, personalise
+from core.campaigns import experiment, limits, personalise
+from core.campaigns.draft import ComposerDraft
 from core.campaigns.spec import CampaignSpec, TierCopy
 from core.campaigns.templating import VARIABLES
 from core.markup import plain
@@ -91,7 +92,11 @@ def render(engine) -> None:
                 variant_errors[f"{tier}.body"] = st.container()
                 variants[tier] = TierCopy(title=tier_title, body=tier_body)
         draft = draft.with_message(variants=variants)
+    draft = _ab_variants(draft, title_label)
     state.keep(draft)
+    variant_problems = draft.variant_problems()
+    for problem in variant_problems:
+        st.error(plain(problem))
 
     problems = personalise.template_problems(draft.message.to_json(), channel)
     places = {"title": title_errors, "body": body_errors, **variant_errors}
@@ -100,9 +105,77 @@ def render(engine) -> None:
     missing = personalise.likelihood_without_prediction(draft.message)
     if missing:
         body_errors.error(missing)
+    if variant_problems:  # the draft makes no spec until they are fixed; said once, above
+        st.info("Fix the A/B variants above to see the preview.")
+        return
     spec = state.spec_of(draft)
     if spec is not None:
         _preview(engine, spec, bool(problems))
+
+
+def _split_evenly() -> None:
+    state.keep(state.draft().with_shares_split_evenly())
+    for index in range(experiment.MAX_VARIANTS):
+        state.forget_widget(f"c_v{index}_share")
+
+
+def _ab_variants(draft: ComposerDraft, title_label: str) -> ComposerDraft:
+    """A/B/n variants: name, share, a later send time, copy and offers (Results compares them)."""
+    ab_test = st.checkbox(
+        "A/B test: send variants of this message",
+        value=draft.ab_test,
+        key="c_ab",
+        help="Each treated user gets one variant, from their random bucket; Results compares them.",
+    )
+    draft = draft.with_(ab_test=ab_test)
+    if not ab_test:
+        return draft
+    left, right = st.columns([1, 3])
+    count = left.number_input(
+        "Variants", min_value=2, max_value=experiment.MAX_VARIANTS, step=1, value=draft.variant_count, key="c_variants"
+    )
+    draft = draft.with_(variant_count=int(count))
+    right.button("Split evenly", on_click=_split_evenly)
+    st.caption(
+        "Blank copy or offers fall back to the message above. 'Send later' tests a second send time: "
+        "that variant goes out this many minutes after the schedule's time."
+    )
+    for index, slot in enumerate(draft.variant_slots[: draft.variant_count]):
+        with st.container(border=True):
+            left, middle, right = st.columns(3)
+            name = left.text_input(
+                "Variant name", value=slot.name, key=f"c_v{index}_name", max_chars=experiment.VARIANT_NAME_LENGTH
+            )
+            share = middle.number_input(
+                "Share of treated users (%)",
+                min_value=0.0,
+                max_value=100.0,
+                step=1.0,
+                format="%g",
+                value=slot.share,
+                key=f"c_v{index}_share",
+            )
+            delay = right.number_input(
+                "Send later by (minutes)",
+                min_value=0,
+                max_value=experiment.MAX_DELAY_MINUTES,
+                step=15,
+                value=slot.delay_minutes,
+                key=f"c_v{index}_delay",
+            )
+            title = st.text_input(f"{title_label} (variant)", value=slot.title, key=f"c_v{index}_title")
+            body = st.text_area("Body (variant)", value=slot.body, key=f"c_v{index}_body", height=70)
+            offers = {}
+            for column, tier in zip(st.columns(len(TIER_NAMES)), reversed(TIER_NAMES), strict=True):
+                offer = column.text_input(
+                    f"{tier} offer (variant)", value=slot.offers.get(tier, ""), key=f"c_v{index}_offer_{tier}"
+                )
+                if offer.strip():
+                    offers[tier] = offer
+            draft = draft.with_slot(
+                index, name=name, share=float(share), delay_minutes=int(delay), title=title, body=body, offers=offers
+            )
+    return draft
 
 
 def _next_preview_user() -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import campaigns as cc
 from core.campaigns import audience as aud
-from core.campaigns import personalise
+from core.campaigns import experiment, personalise
 from core.campaigns import schedule as sch
 from core.campaigns.draft import selection_sentence
 from core.campaigns.spec import CampaignSpec, DeliverySettings
@@ -55,6 +55,30 @@ def _offer_rows(spec: CampaignSpec) -> list[tuple[str, str]]:
     return [("Offers", " · ".join(f"{t}: {offers.get(t) or '—'}" for t in reversed(TIER_NAMES)))]
 
 
+def _measurement_rows(spec: CampaignSpec, prediction_events: dict[int, str]) -> list[tuple[str, str]]:
+    """How the campaign is measured, and its A/B/n variants."""
+    settings = spec.settings
+    event = (
+        f"'{settings.conversion_event}'"
+        if settings.conversion_event
+        else (
+            f"'{experiment.default_conversion_event(prediction_events.get(spec.message.prediction_id))}' (the default)"
+        )
+    )
+    control = experiment.DEFAULT_CONTROL_PERCENT if settings.control_percent is None else settings.control_percent
+    rows = [
+        ("Conversion", f"{event} within {settings.conversion_window_days} days of a send"),
+        ("Control group", f"{control:g}% of the audience, never messaged"),
+    ]
+    if spec.message.ab_variants:
+        described = " · ".join(
+            f"{v.name}: {v.share:g}%" + (f", {v.delay_minutes} min later" if v.delay_minutes else "")
+            for v in spec.message.ab_variants
+        )
+        rows.append(("A/B variants", described))
+    return rows
+
+
 def render(engine) -> None:
     spec = state.spec_of(state.draft())
     if spec is None:
@@ -83,6 +107,7 @@ def render(engine) -> None:
         *_offer_rows(spec),
         ("Schedule", sch.describe(spec.schedule, company_zone)),
         ("Receive again", _again(spec.settings)),
+        *_measurement_rows(spec, prediction_events(engine)),
         *zip(("Frequency cap", "Quiet hours"), _rule_summary(state.company_rules(engine), spec.settings), strict=True),
     ]
     st.table(pd.DataFrame(rows, columns=["Setting", "Value"]).set_index("Setting"))
@@ -109,6 +134,11 @@ def render(engine) -> None:
         args=(spec,),
         width="stretch",
     )
+
+
+def prediction_events(engine) -> dict[int, str]:
+    predictions = personalise.targetable_predictions(engine)
+    return dict(zip(predictions["id"].astype(int), predictions["event"], strict=True))
 
 
 def _save_clicked(spec: CampaignSpec) -> None:

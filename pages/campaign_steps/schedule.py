@@ -1,5 +1,6 @@
 """Step 3, Schedule: now, once or recurring, in each user's local time; the company's delivery rules;
-when the audience uses the app; the next sends per zone and how the first one rolls out."""
+how the effect is measured (conversion event and window, control group); when the audience uses
+the app; the next sends per zone and how the first one rolls out."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import streamlit as st
 
 from core import campaigns as cc
 from core.campaigns import audience as aud
+from core.campaigns import experiment, personalise
 from core.campaigns import schedule as sch
 from core.campaigns.spec import MAX_INTERVAL, MAX_REELIGIBLE_DAYS, MAX_SENDS, CampaignSpec
 from core.markup import plain
+from core.predictions.features import event_names
 from core.timeutil import screen_time, utcnow
 from pages.campaign_steps import state
 
@@ -103,6 +106,7 @@ def render(engine) -> None:
             )
             draft = draft.with_(reeligible_days=int(days))
     draft = _delivery_rules(engine, draft)
+    draft = _measurement(engine, draft)
     state.keep(draft)
 
     spec = state.spec_of(draft)
@@ -161,6 +165,50 @@ def _delivery_rules(engine, draft):
     )
     b.caption(f"Quiet hours: {company.quiet.sentence() if company else 'cannot be read'}.")
     return draft.with_(obeys_cap=cap, obeys_quiet=quiet)
+
+
+DEFAULT_EVENT = ""  # the event chooser's "default": the prediction's event, else a session
+
+
+def _measurement(engine, draft):
+    """What counts as a conversion, for how long, and how many users are held out."""
+    st.markdown("**Measure the effect**")
+    predictions = personalise.targetable_predictions(engine)
+    events = dict(zip(predictions["id"], predictions["event"], strict=True))
+    default = experiment.default_conversion_event(events.get(draft.message.prediction_id))
+    names = [DEFAULT_EVENT, *[n for n in event_names(engine) if n]]
+    current = draft.conversion_event or DEFAULT_EVENT
+    if current not in names:
+        names.append(current)
+    a, b, c = st.columns(3)
+    event = a.selectbox(
+        "Conversion event",
+        names,
+        index=names.index(current),
+        key="c_conversion_event",
+        format_func=lambda n: f"Default ({default})" if n == DEFAULT_EVENT else n,
+        help="Default: the prediction's event when the campaign uses one, else a session.",
+    )
+    window = b.number_input(
+        "Conversion window (days)",
+        min_value=1,
+        max_value=experiment.MAX_WINDOW_DAYS,
+        step=1,
+        value=draft.window_days,
+        key="c_window",
+    )
+    control = c.slider(
+        "Control group (%)",
+        min_value=0.0,
+        max_value=experiment.MAX_CONTROL_PERCENT,
+        step=1.0,
+        format="%g%%",
+        value=draft.control_percent,
+        key="c_control",
+        help="A random share of the audience that is never messaged, the same users at every send: "
+        "the only way to tell what the message changed from what would have happened anyway.",
+    )
+    return draft.with_(conversion_event=event or None, window_days=int(window), control_percent=float(control))
 
 
 def _use_hour(hour: int) -> None:

@@ -1,0 +1,48 @@
+"""The Predictions page's "Measured in campaigns" section: uplift per tier next to the playbook (UI only)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.campaigns.results import evidence_for_prediction
+from core.errors import UserError
+from core.markup import plain
+from core.timeutil import utcnow
+
+
+def measured_in_campaigns(engine, prediction_id: int, event: str) -> None:
+    """Campaigns that targeted this prediction: what each tier got, what the playbook assumed, what it changed."""
+    st.subheader("Measured in campaigns")
+    try:
+        evidence = evidence_for_prediction(prediction_id, engine, utcnow())
+    except UserError as error:  # a campaigns row edited by hand that no longer parses
+        st.error(plain(error))
+        return
+    if evidence.empty:
+        st.caption(
+            "No launched campaign has used this prediction yet. Campaigns that do hold out a control group, "
+            "and the uplift they measure per tier appears here, next to the playbook's assumptions."
+        )
+        return
+    shown = evidence.drop(columns=["rate_treated", "rate_control"]).copy()
+    for column in ("uplift", "uplift_low", "uplift_high"):
+        shown[column] = shown[column].astype(float) * 100
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "offer": st.column_config.TextColumn("offer sent"),
+            "playbook_discount": number("playbook discount", format="%.0f%%"),
+            "uplift": number("measured uplift (pts)", format="%+.2f"),
+            "uplift_low": number("95% low", format="%+.2f"),
+            "uplift_high": number("95% high", format="%+.2f"),
+            "p_value": number("p-value", format="%.3f"),
+        },
+    )
+    st.caption(
+        f"Uplift: the extra share of each tier that performed '{event}' within the campaign's window, "
+        "messaged against held out. The playbook assumes a larger discount pays off lower down the scale; "
+        "where the interval includes 0, the data cannot yet tell."
+    )
