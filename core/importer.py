@@ -21,7 +21,7 @@ from zoneinfo import available_timezones
 
 from sqlalchemy import Engine, select
 
-from core import facts, models
+from core import facts, leases, models
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
 from core.instants import parse_instant
@@ -267,6 +267,7 @@ def _known_users(session) -> dict[str, int]:
     return dict(session.execute(select(models.User.external_id, models.User.id)).all())
 
 
+@leases.exclusive("import", what="another import")
 def import_users(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
     """Create or update users from a users CSV; all or nothing."""
     say = progress or (lambda _m: None)
@@ -361,6 +362,7 @@ def _insert_users(connection, rows: list[tuple]) -> int:
     return count
 
 
+@leases.exclusive("import", what="another import")
 def import_events(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
     """Append events from an events CSV, creating users seen only there; all or nothing."""
     say = progress or (lambda _m: None)
