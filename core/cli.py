@@ -18,6 +18,7 @@ COMMAND_MODULES = [  # in the order --help lists them: data, predictions, segmen
     "core.prediction_commands",
     "core.segment_commands",
     "core.campaign_commands",
+    "core.worker_commands",
 ]
 
 

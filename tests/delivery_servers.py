@@ -8,6 +8,7 @@ the idempotency key delivers). The SMTP server is aiosmtpd; it keeps every messa
 
 from __future__ import annotations
 
+import asyncio
 import email
 import hashlib
 import hmac
@@ -33,6 +34,8 @@ class WebhookReceiver:
     bad_signatures: int = 0
     reject_ids: set[str] = field(default_factory=set)  # answered per message as rejected
     bodies: list[dict] = field(default_factory=list)
+    hang_on_request: int | None = None  # accept this request's messages, then never answer (a crash's window)
+    hanging: threading.Event = field(default_factory=threading.Event)
 
     @property
     def delivered(self) -> Counter:
@@ -57,6 +60,7 @@ def start_webhook_receiver(slow_seconds: float = 0.3, silent_seconds: float = 3.
             expected = "sha256=" + hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
             with lock:
                 receiver.requests += 1
+                number = receiver.requests
                 behaviour = receiver.script.pop(0) if receiver.script else "ok"
                 if not hmac.compare_digest(expected, self.headers.get("X-Likely-Signature", "")):
                     receiver.bad_signatures += 1
@@ -85,6 +89,11 @@ def start_webhook_receiver(slow_seconds: float = 0.3, silent_seconds: float = 3.
                             results.append(
                                 {"id": message["id"], "status": "accepted", "provider_id": f"p-{message['id']}"}
                             )
+                    hang = number == receiver.hang_on_request
+                if hang:
+                    receiver.hanging.set()
+                    time.sleep(60)
+                    return
                 self._answer(200, json.dumps({"results": results}).encode())
             elif behaviour == "garbage-200":
                 with lock:
@@ -115,6 +124,8 @@ class SmtpInbox:
     messages: list = field(default_factory=list)  # email.message.EmailMessage
     refuse: dict[str, str] = field(default_factory=dict)  # address -> "550 ..." / "451 ..."
     logins: list[str] = field(default_factory=list)
+    hang_on_message: int | None = None  # keep this message, then never answer
+    hanging: threading.Event = field(default_factory=threading.Event)
 
     @property
     def message_ids(self) -> list[str]:
@@ -133,6 +144,9 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
         self.inbox.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        if len(self.inbox.messages) == self.inbox.hang_on_message:
+            self.inbox.hanging.set()
+            await asyncio.sleep(60)
         return "250 Message accepted for delivery"
 
 
