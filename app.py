@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from core.db import get_engine
+from core.worker import stale_warning
 from pages import FRAME_FLAG, OPEN_PARAM
 
 st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide")
@@ -35,6 +37,8 @@ with st.sidebar:
     if login_required():
         st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
         st.button("Log out", on_click=st.logout)
+    if worker_warning := stale_warning(get_engine()):
+        st.warning(worker_warning, icon=":material/schedule_send:")
 
 
 def open_default_screen() -> None:

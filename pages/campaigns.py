@@ -19,7 +19,7 @@ from core.errors import UserError
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from core.timeutil import screen_time, utcnow
-from pages import ensure_frame
+from pages import ensure_frame, outbox_view
 
 ensure_frame("pages/campaigns.py")
 
@@ -865,4 +865,4 @@ if view == "Compose":
 elif view == "Campaigns":
     _campaign_list(engine)
 else:
-    _outbox(engine)
+    outbox_view.render(engine)

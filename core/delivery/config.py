@@ -150,3 +150,39 @@ def connectors_for(engine: Engine, settings: DeliverySettings, timeout: float | 
             extra = {"timeout": timeout} if timeout else {}
             made[provider] = SmtpConnector(parse_smtp_url(settings.smtp_url), settings.smtp_from, **extra)
     return {channel: made[provider] for channel, provider in settings.providers.items()}
+
+
+def send_test_message(engine: Engine, settings: DeliverySettings, channel: str, recipient: str) -> str:
+    """Send one test message on `channel` to `recipient` (an email address, or a user id for a
+    webhook) and return the provider's exact answer. The outbox is not touched."""
+    from core.delivery.connectors import Envelope
+    from core.timeutil import utcnow
+
+    if channel not in CHANNELS:
+        raise UserError(f"unknown channel {channel!r}")
+    provider = settings.providers[channel]
+    if provider == "demo":
+        return "demo channel: nothing was sent and nothing leaves this machine"
+    if not recipient.strip():
+        raise UserError("give an email address to send the test to" if provider == "smtp" else "give a user id")
+    now = utcnow()
+    envelope = Envelope(
+        message_id=0,
+        campaign_id=0,
+        channel=channel,
+        user_id=recipient.strip(),
+        email=recipient.strip() if channel == "email" else None,
+        first_name=None,
+        title="Likely test message",
+        body=f"This is a test message from Likely, sent {now:%Y-%m-%d %H:%M} UTC.",
+        send_at=now,
+        key=f"likely-test-{now:%Y%m%d%H%M%S%f}",
+    )
+    connector = connectors_for(engine, settings, timeout=10)[channel]
+    try:
+        (outcome,) = connector.send([envelope])
+    finally:
+        connector.close()
+    answer = getattr(connector, "last_answer", "") or outcome.error or ""
+    verdict = "sent" if outcome.sent else ("not sent (temporary)" if outcome.temporary else "not sent")
+    return f"{verdict}: {answer}"

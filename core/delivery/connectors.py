@@ -33,10 +33,11 @@ class Envelope:
     title: str | None
     body: str | None
     send_at: datetime
+    key: str | None = None  # only test messages, which are not in the outbox, set their own
 
     @property
     def idempotency_key(self) -> str:
-        return f"likely-{self.message_id}"
+        return self.key or f"likely-{self.message_id}"
 
 
 @dataclass(frozen=True)

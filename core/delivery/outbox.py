@@ -279,3 +279,32 @@ def failures(engine: Engine, campaign_id: int | None = None, limit: int = 1_000)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     return pd.DataFrame(rows, columns=["reason", "status", "messages", "latest_send_utc"])
+
+
+def recent_messages(engine: Engine, campaign_id: int | None = None, limit: int = 200) -> pd.DataFrame:
+    """The latest messages with their delivery status, newest send first."""
+    query = (
+        select(
+            OUTBOX.c.id,
+            Campaign.name.label("campaign"),
+            OUTBOX.c.occurrence,
+            User.external_id.label("user"),
+            OUTBOX.c.channel,
+            OUTBOX.c.send_at.label("send_at_utc"),
+            OUTBOX.c.status,
+            OUTBOX.c.attempts,
+            OUTBOX.c.sent_at.label("sent_at_utc"),
+            OUTBOX.c.last_error,
+            OUTBOX.c.title,
+            OUTBOX.c.body,
+        )
+        .join(Campaign, Campaign.id == OUTBOX.c.campaign_id)
+        .join(User, User.id == OUTBOX.c.user_id)
+        .order_by(OUTBOX.c.send_at.desc(), OUTBOX.c.id.desc())
+        .limit(limit)
+    )
+    if campaign_id is not None:
+        query = query.where(OUTBOX.c.campaign_id == campaign_id)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(rows, columns=list(query.selected_columns.keys()))
