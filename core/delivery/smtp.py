@@ -160,7 +160,7 @@ class SmtpConnector:
         message = build_message(envelope, self.sender)
         try:
             client = self._connect()
-            refused = client.send_message(message)
+            reply = _transaction(client, parseaddr(self.sender)[1], envelope.email, message.as_bytes())
         except _Refused as error:
             raise _ConnectionTrouble(str(error)) from None
         except smtplib.SMTPAuthenticationError as error:
@@ -180,16 +180,31 @@ class SmtpConnector:
             raise _ConnectionTrouble(f"the SMTP server did not answer within {self.timeout:g} s") from None
         except (smtplib.SMTPException, OSError) as error:
             raise _ConnectionTrouble(clip(f"SMTP connection failed: {error}")) from None
-        if refused:
-            code, text = next(iter(refused.values()))
-            return self._refusal(envelope, code, text)
-        self.last_answer = f"accepted by {self.target.host} as {message['Message-ID']}"
-        return Outcome(envelope.message_id, True, provider_id=message["Message-ID"])
+        self.last_answer = f"{reply} (Message-ID {message['Message-ID']})"
+        return Outcome(envelope.message_id, True, provider_id=clip(reply))
 
     def _refusal(self, envelope: Envelope, code: int, text: bytes | str) -> Outcome:
         reason = clip(f"SMTP {code} {_text(text)}")
         self.last_answer = reason
         return Outcome(envelope.message_id, False, error=reason, temporary=400 <= code < 500)
+
+
+def _transaction(client: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> str:
+    """MAIL, RCPT, DATA for one recipient; the server's final reply (often its queue id), which
+    smtplib's sendmail would drop. Refusals raise as sendmail's do."""
+    code, reply = client.mail(sender)
+    if code != 250:
+        client.rset()
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = client.rcpt(recipient)
+    if code not in (250, 251):
+        client.rset()
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = client.data(data)
+    if code != 250:
+        client.rset()
+        raise smtplib.SMTPDataError(code, reply)
+    return f"{code} {_text(reply)}"
 
 
 class _Refused(Exception):
