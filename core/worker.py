@@ -325,11 +325,12 @@ def _cycle(engine, held: leases.Held, interval: float, stop, say) -> None:
         say(f"worker: problem: {error}")
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and Ctrl-C end the current batch cleanly, then the process."""
+def install_signal_handlers(stop: threading.Event) -> Callable[[], None]:
+    """SIGTERM and Ctrl-C end the current batch cleanly, then the process; returns a function
+    that puts the previous handlers back."""
 
     def handle(signum, _frame):
         stop.set()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    previous = {number: signal.signal(number, handle) for number in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(number, handler) for number, handler in previous.items()]

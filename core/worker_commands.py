@@ -28,8 +28,11 @@ def _worker(args) -> int:
     from core.worker import install_signal_handlers, run_worker
 
     stop = threading.Event()
-    install_signal_handlers(stop)
-    return run_worker(get_engine(), once=args.once, stop=stop)
+    restore = install_signal_handlers(stop)
+    try:
+        return run_worker(get_engine(), once=args.once, stop=stop)
+    finally:
+        restore()
 
 
 def _serve(args) -> int:

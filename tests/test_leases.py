@@ -177,3 +177,12 @@ def test_an_import_while_another_runs_gets_a_clear_message_and_imports_nothing(d
     import_events(demo_engine, path)  # and once it is free, it runs
     with demo_engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Event)).scalar() == before + 1
+
+
+def test_the_dispatch_command_says_another_dispatch_is_running(app_database, capsys):
+    from core.cli import main
+
+    with leases.hold(app_database, "dispatch", "another dispatch"):
+        assert main(["dispatch"]) == 2
+    assert capsys.readouterr().err.startswith("error: another dispatch is running (since ")
+    assert main(["dispatch"]) == 0

@@ -249,3 +249,19 @@ def test_a_crash_leftover_is_resent_with_the_same_key_and_counted(demo_engine):
     report = worker.run_cycle(demo_engine, now=now, status=worker.WorkerStatus(last_refresh="9999-12-31"))
     assert (report.resent_after_crash, report.sent) == (5, 5)
     assert len(delivered_users(demo_engine, campaign)) == len(_outbox(demo_engine))  # the demo channel kept one each
+
+
+def test_worker_once_while_another_acts_waits_and_does_nothing(app_database, capsys):
+    from core.cli import main
+
+    launch(CampaignSpec(name="Now", audience=IOS_ONLY, platforms=["iOS"], message=MESSAGE), app_database)
+    with leases.hold(app_database, "worker", "another worker"):
+        assert main(["worker", "--once"]) == 0
+    assert capsys.readouterr().out.startswith("worker: waiting: another worker is running (since ")
+    with app_database.connect() as connection:
+        assert connection.execute(select(OutboxMessage.id)).first() is None
+    assert main(["worker", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert "worker: acting as " in out and " sent" in out and out.rstrip().endswith("worker: stopped")
+    with app_database.connect() as connection:
+        assert set(connection.execute(select(OutboxMessage.status)).scalars()) == {"sent"}
