@@ -4,9 +4,11 @@ and over local SMTP; prints one JSON line per channel.
     .venv/bin/python -m tests.delivery_benchmark --recipients 50000
 
 Builds a throw-away SQLite database of N demo users (every one given an address and opted in, so
-all are reachable), launches the campaign, runs `python -m core worker --once` as its own process
-and measures: messages/s at the receiver (first to last message received), the whole cycle's
-wall time (dispatch + delivery) and the worker's peak memory (max RSS). The receivers are the
+all are reachable) and launches the campaign. Then, each in its own process as the worker's two
+steps: the dispatch (`python -m core dispatch`) and the delivery (core.delivery.outbox.deliver_due
+with the configured connector). It measures messages/s at the receiver (first to last message
+received), each step's wall time and peak memory (max RSS); the worker's peak is the larger of
+the two, since one worker process runs both. The receivers are the
 ones the tests use (an http.server and aiosmtpd); it lives beside the tests because aiosmtpd is
 a test dependency.
 """
@@ -58,12 +60,22 @@ class _Counter:
         return "250 OK"
 
 
-_WORKER_REPORTING_PEAK = """
+_DISPATCH = """
 import resource, sys
 from core.cli import main
-code = main(["worker", "--once"])
+code = main(["dispatch"])
 print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 sys.exit(code)
+"""
+_DELIVERY = """
+import resource, sys
+from core.db import get_engine
+from core.delivery import config, outbox
+from core.timeutil import utcnow
+engine = get_engine()
+report = outbox.deliver_due(engine, utcnow(), config.connectors_for(engine, config.load_settings(engine)))
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+sys.exit(0 if report.sent else 1)
 """
 
 
@@ -79,13 +91,13 @@ class _Stamped(list):
         super().append(item)
 
 
-def _worker_once(url: str, env: dict) -> tuple[float, float]:
-    """Run one worker cycle in its own process; (wall seconds, peak RSS in MB)."""
+def _step(script: str, url: str, env: dict) -> tuple[float, float]:
+    """Run one worker step in its own process; (wall seconds, peak RSS in MB)."""
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", _WORKER_REPORTING_PEAK],
+        [sys.executable, "-c", script],
         cwd=db.ROOT,
-        env={**os.environ, "DATABASE_URL": url, "LIKELY_REFRESH_HOUR": "23", **env},
+        env={**os.environ, "DATABASE_URL": url, **env},
         check=True,
         capture_output=True,
         text=True,
@@ -123,7 +135,7 @@ def measure(recipients: int) -> list[dict]:
                 receiver, server = start_webhook_receiver()
                 env = {"LIKELY_WEBHOOK_URL": receiver.url, "LIKELY_WEBHOOK_SECRET": SECRET}
                 receiver.accepted = _Stamped()
-                wall, peak = _worker_once(url, env)
+                steps = _step(_DISPATCH, url, env), _step(_DELIVERY, url, env)
                 server.shutdown()
                 sent, first, last = len(receiver.accepted), receiver.accepted.stamps[0], receiver.accepted.stamps[-1]
             else:
@@ -134,7 +146,7 @@ def measure(recipients: int) -> list[dict]:
                 controller = Controller(counter, hostname="127.0.0.1", port=port)
                 controller.start()
                 env = {"LIKELY_SMTP_URL": f"smtp://127.0.0.1:{port}", "LIKELY_SMTP_FROM": "bench@example.com"}
-                wall, peak = _worker_once(url, env)
+                steps = _step(_DISPATCH, url, env), _step(_DELIVERY, url, env)
                 controller.stop()
                 sent, first, last = counter.count, counter.first, counter.last
             engine.dispose()
@@ -144,8 +156,11 @@ def measure(recipients: int) -> list[dict]:
                     "recipients": recipients,
                     "sent": sent,
                     "messages_per_s": round(sent / max(last - first, 1e-9)),
-                    "cycle_s": round(wall, 1),
-                    "worker_peak_mb": round(peak),
+                    "dispatch_s": round(steps[0][0], 1),
+                    "delivery_s": round(steps[1][0], 1),
+                    "dispatch_peak_mb": round(steps[0][1]),
+                    "delivery_peak_mb": round(steps[1][1]),
+                    "worker_peak_mb": round(max(steps[0][1], steps[1][1])),
                 }
             )
     finally:
