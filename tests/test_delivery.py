@@ -380,15 +380,15 @@ def test_the_environment_sets_up_providers_and_secrets_are_never_shown(empty_eng
     environ = {
         "LIKELY_SMTP_URL": "smtps://mailer:hunter2@mail.example.com",
         "LIKELY_SMTP_FROM": "news@example.com",
-        "LIKELY_WEBHOOK_URL": "https://hooks.example.com/likely",
+        "LIKELY_WEBHOOK_URL": "https://hook:pa55@hooks.example.com/likely",
         "LIKELY_WEBHOOK_SECRET": "whsec-42",
     }
     settings = load_settings(empty_engine, environ)
     assert settings.providers == {"push": "webhook", "email": "smtp", "in_app": "webhook"}
     shown = public_view(settings)
     assert shown["SMTP server"] == "smtps://mailer:•••@mail.example.com:465"
-    assert shown["webhook secret"] == "set"
-    assert not any(secret in value for value in shown.values() for secret in ("hunter2", "whsec-42"))
+    assert (shown["webhook secret"], shown["webhook URL"]) == ("set", "https://hook:•••@hooks.example.com/likely")
+    assert not any(secret in value for value in shown.values() for secret in ("hunter2", "whsec-42", "pa55"))
     assert load_settings(empty_engine, {}).providers == {"push": "demo", "email": "demo", "in_app": "demo"}
 
 

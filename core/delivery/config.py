@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
@@ -131,9 +132,16 @@ def public_view(settings: DeliverySettings) -> dict[str, str]:
         except UserError as error:
             view["SMTP server"] = f"invalid: {error}"
     view["SMTP sender"] = settings.smtp_from or "—"
-    view["webhook URL"] = settings.webhook_url or "—"
+    view["webhook URL"] = _without_password(settings.webhook_url) if settings.webhook_url else "—"
     view["webhook secret"] = "set" if settings.webhook_secret else "not set"
     return view
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":•••@")))
 
 
 def connectors_for(engine: Engine, settings: DeliverySettings, timeout: float | None = None) -> dict[str, Connector]:
