@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import leases
 from core.db import session_scope
@@ -122,12 +123,14 @@ def campaigns_waiting(engine: Engine) -> int:
 
 
 def stale_warning(engine: Engine, now: datetime | None = None) -> str | None:
-    """The sidebar's warning when campaigns are scheduled and no worker is alive, else None."""
+    """The sidebar's warning when campaigns are scheduled and no worker is alive, else None
+    (also when the database cannot be read: the page itself reports that, in its own words)."""
     now = now or utcnow()
-    status = read_status(engine)
-    if status is not None and not status.stale(now):
-        return None
-    if not campaigns_waiting(engine):
+    try:
+        status = read_status(engine)
+        if (status is not None and not status.stale(now)) or not campaigns_waiting(engine):
+            return None
+    except SQLAlchemyError:
         return None
     if status is None or status.heartbeat is None:
         return "Campaigns are not being sent: no worker has run. Start it with `make run` or `python -m core worker`."
