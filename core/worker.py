@@ -38,6 +38,7 @@ from core.timeutil import utcnow
 STATUS_KEY = "worker_status"
 LEASE_NAME = "worker"
 RECENT_ERRORS = 10
+HEARTBEAT_EVERY = timedelta(seconds=5)
 DEFAULT_INTERVAL = 60.0
 DEFAULT_REFRESH_HOUR = 4
 
@@ -303,9 +304,12 @@ def _cycle(engine, held: leases.Held, interval: float, stop, say) -> None:
     started = utcnow()
 
     def heartbeat() -> None:
-        status.heartbeat = utcnow()
-        write_status(engine, status)
+        moment = utcnow()
+        if status.heartbeat is None or moment - status.heartbeat >= HEARTBEAT_EVERY:  # not a write per batch
+            status.heartbeat = moment
+            write_status(engine, status)
 
+    status.heartbeat = None
     heartbeat()
     report = run_cycle(
         engine,

@@ -414,3 +414,33 @@ def test_page_settings_keep_a_stored_secret_when_left_blank_and_refuse_an_incomp
         save_settings(empty_engine, DeliverySettings(providers={"push": "demo", "email": "smtp", "in_app": "demo"}))
     assert load_settings(empty_engine, {}).providers["email"] == "demo"  # nothing changed
     assert set(connectors_for(empty_engine, stored)) == {"push", "email", "in_app"}
+
+
+def test_an_address_beyond_ascii_goes_by_smtputf8(demo_engine, smtp_server):
+    inbox, port = smtp_server  # aiosmtpd offers SMTPUTF8
+    (message,) = queue_messages(demo_engine, 1, channel="email")
+    with demo_engine.begin() as connection:
+        user = connection.execute(select(OutboxMessage.user_id).where(OutboxMessage.id == message)).scalar()
+        connection.execute(User.__table__.update().where(User.id == user).values(email="josé@exämple.com"))
+    assert deliver(demo_engine, {"email": smtp(port)}).sent == 1
+    assert inbox.messages[0]["To"] == "josé@exämple.com"
+
+
+class _Broken:
+    name = "broken"
+    batch_size = 10
+
+    def send(self, envelopes):
+        raise RuntimeError("a bug")
+
+    def close(self):
+        pass
+
+
+def test_a_connector_that_breaks_leaves_nothing_sending_and_retries_later(demo_engine):
+    ids = queue_messages(demo_engine, 3)
+    report = deliver(demo_engine, {"push": _Broken()})
+    assert report.retrying == 3
+    assert {statuses(demo_engine)[i][:3] for i in ids} == {
+        ("queued", 1, "the broken connector failed: RuntimeError: a bug")
+    }

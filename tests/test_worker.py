@@ -192,9 +192,15 @@ def _kill_then_restart(engine, env: dict, hanging: threading.Event) -> dict[int,
         second = _worker_process(engine, env)  # takes over once the dead worker's lease expires
         try:
             _wait_until(lambda: {s for _u, s in _outbox(engine).values()} == {"sent"}, 120, "every message sent")
-        finally:
+        except AssertionError:
             second.send_signal(signal.SIGTERM)
-            second.wait(30)
+            output = second.communicate(timeout=30)[0].decode()
+            statuses = [s for _u, s in _outbox(engine).values()]
+            raise AssertionError(f"{ {s: statuses.count(s) for s in set(statuses)} }\n{output[-3000:]}") from None
+        finally:
+            if second.poll() is None:
+                second.send_signal(signal.SIGTERM)
+                second.wait(30)
     finally:
         if first.poll() is None:
             first.kill()

@@ -216,7 +216,12 @@ def deliver_due(
                 continue
             for start in range(0, len(group), connector.batch_size):
                 batch = group[start : start + connector.batch_size]
-                part = record(engine, connector.send(batch), attempts, clock(), rng)
+                try:
+                    outcomes = connector.send(batch)
+                except Exception as error:  # noqa: BLE001 - a bug or odd data must not leave the batch 'sending'
+                    failure = f"the {connector.name} connector failed: {type(error).__name__}: {error}"
+                    outcomes = [Outcome(e.message_id, False, error=failure[:300], temporary=True) for e in batch]
+                part = record(engine, outcomes, attempts, clock(), rng)
                 report.add(part)
                 if on_batch is not None:
                     on_batch(part)

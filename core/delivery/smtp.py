@@ -157,10 +157,15 @@ class SmtpConnector:
         return outcomes
 
     def _send_one(self, envelope: Envelope) -> Outcome:
-        message = build_message(envelope, self.sender)
+        try:
+            message = build_message(envelope, self.sender)
+        except (ValueError, TypeError) as error:  # e.g. a line break inside an address
+            return Outcome(envelope.message_id, False, error=clip(f"the message cannot be built: {error}"))
         try:
             client = self._connect()
-            reply = _transaction(client, parseaddr(self.sender)[1], envelope.email, message.as_bytes())
+            reply = _transaction(client, parseaddr(self.sender)[1], envelope.email, message)
+        except _NotDeliverable as error:
+            return Outcome(envelope.message_id, False, error=str(error))
         except _Refused as error:
             raise _ConnectionTrouble(str(error)) from None
         except smtplib.SMTPAuthenticationError as error:
@@ -189,10 +194,19 @@ class SmtpConnector:
         return Outcome(envelope.message_id, False, error=reason, temporary=400 <= code < 500)
 
 
-def _transaction(client: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> str:
+def _transaction(client: smtplib.SMTP, sender: str, recipient: str, message: EmailMessage) -> str:
     """MAIL, RCPT, DATA for one recipient; the server's final reply (often its queue id), which
-    smtplib's sendmail would drop. Refusals raise as sendmail's do."""
-    code, reply = client.mail(sender)
+    smtplib's sendmail would drop. Refusals raise as sendmail's do. An address beyond ASCII
+    needs the server's SMTPUTF8 (RFC 6531)."""
+    options: list[str] = []
+    if not (sender + recipient).isascii():
+        if not client.has_extn("smtputf8"):
+            raise _NotDeliverable("the address has non-ASCII characters and the SMTP server does not take SMTPUTF8")
+        options = ["SMTPUTF8", "BODY=8BITMIME"]
+        data = message.as_bytes(policy=message.policy.clone(utf8=True))
+    else:
+        data = message.as_bytes()
+    code, reply = client.mail(sender, options)
     if code != 250:
         client.rset()
         raise smtplib.SMTPSenderRefused(code, reply, sender)
@@ -205,6 +219,10 @@ def _transaction(client: smtplib.SMTP, sender: str, recipient: str, data: bytes)
         client.rset()
         raise smtplib.SMTPDataError(code, reply)
     return f"{code} {_text(reply)}"
+
+
+class _NotDeliverable(Exception):
+    """This message can never go through this server (a permanent failure of it alone)."""
 
 
 class _Refused(Exception):
