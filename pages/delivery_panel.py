@@ -9,7 +9,6 @@ from core.errors import UserError
 from core.timeutil import utcnow
 from core.worker import read_status, stale_warning
 
-CHANNEL_LABELS = {"push": "Push", "email": "Email", "in_app": "In-app"}
 KEEP = "(stored; leave blank to keep it)"
 
 
@@ -61,7 +60,7 @@ def _providers(engine) -> None:
         for col, channel in zip(cols, delivery_config.CHANNELS, strict=True):
             options = list(delivery_config.ALLOWED[channel])
             providers[channel] = col.selectbox(
-                f"{CHANNEL_LABELS[channel]} goes by",
+                f"{delivery_config.CHANNEL_NAMES[channel]} goes by",
                 options,
                 index=options.index(settings.providers[channel]),
                 format_func=delivery_config.PROVIDERS.get,
@@ -118,9 +117,9 @@ def _providers(engine) -> None:
 
 def _test_message(engine, settings) -> None:
     st.markdown("**Send a test message**")
-    cols = st.columns([1, 2, 1])
+    cols = st.columns([1, 2, 1], vertical_alignment="bottom")
     channel = cols[0].selectbox(
-        "Channel", delivery_config.CHANNELS, format_func=CHANNEL_LABELS.get, key="dp_test_channel"
+        "Channel", delivery_config.CHANNELS, format_func=delivery_config.CHANNEL_NAMES.get, key="dp_test_channel"
     )
     recipient = cols[1].text_input(
         "To", placeholder="an email address" if channel == "email" else "a user id", key="dp_test_to"

@@ -387,7 +387,7 @@ def test_the_environment_sets_up_providers_and_secrets_are_never_shown(empty_eng
     assert settings.providers == {"push": "webhook", "email": "smtp", "in_app": "webhook"}
     shown = public_view(settings)
     assert shown["SMTP server"] == "smtps://mailer:•••@mail.example.com:465"
-    assert (shown["webhook secret"], shown["webhook URL"]) == ("set", "https://hook:•••@hooks.example.com/likely")
+    assert (shown["Webhook secret"], shown["Webhook URL"]) == ("set", "https://hook:•••@hooks.example.com/likely")
     assert not any(secret in value for value in shown.values() for secret in ("hunter2", "whsec-42", "pa55"))
     assert load_settings(empty_engine, {}).providers == {"push": "demo", "email": "demo", "in_app": "demo"}
 

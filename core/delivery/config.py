@@ -26,7 +26,8 @@ from core.models import AppMeta
 
 SETTINGS_KEY = "delivery_channels"
 CHANNELS = ("push", "email", "in_app")  # the campaign channels (core.campaigns.audience)
-PROVIDERS = {"demo": "Demo (nothing leaves this machine)", "webhook": "Webhook", "smtp": "Email server (SMTP)"}
+PROVIDERS = {"demo": "Demo (local)", "webhook": "Webhook", "smtp": "Email server (SMTP)"}
+CHANNEL_NAMES = {"push": "Push", "email": "Email", "in_app": "In-app"}
 ALLOWED = {"push": ("demo", "webhook"), "in_app": ("demo", "webhook"), "email": ("demo", "smtp", "webhook")}
 ENVIRONMENT = {
     "smtp_url": "LIKELY_SMTP_URL",
@@ -125,15 +126,17 @@ def save_settings(engine: Engine, settings: DeliverySettings) -> None:
 
 def public_view(settings: DeliverySettings) -> dict[str, str]:
     """What the page may show: providers, addresses without passwords, whether a secret is set."""
-    view = {f"{channel} provider": PROVIDERS[provider] for channel, provider in settings.providers.items()}
+    view = {
+        f"{CHANNEL_NAMES[channel]} provider": PROVIDERS[provider] for channel, provider in settings.providers.items()
+    }
     if settings.smtp_url:
         try:
             view["SMTP server"] = parse_smtp_url(settings.smtp_url).describe()
         except UserError as error:
             view["SMTP server"] = f"invalid: {error}"
     view["SMTP sender"] = settings.smtp_from or "—"
-    view["webhook URL"] = _without_password(settings.webhook_url) if settings.webhook_url else "—"
-    view["webhook secret"] = "set" if settings.webhook_secret else "not set"
+    view["Webhook URL"] = _without_password(settings.webhook_url) if settings.webhook_url else "—"
+    view["Webhook secret"] = "set" if settings.webhook_secret else "not set"
     return view
 
 

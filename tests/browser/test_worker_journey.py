@@ -111,6 +111,13 @@ def test_a_campaign_launched_for_now_reaches_the_demo_channel_with_nobody_runnin
     assert ui.metric(page, "Failed") == "0"
     screenshot(page, "outbox")
 
+    page.goto("/data")  # the worker's health, as the Data page shows it
+    wait_for_app(page)
+    page.get_by_role("heading", name="Campaign delivery").wait_for()
+    assert ui.metric(page, "Worker") == "running"
+    page.get_by_text("Every channel uses the demo provider").wait_for()
+    screenshot(page, "data-delivery")
+
     launcher.send_signal(signal.SIGINT)  # Ctrl-C
     assert launcher.wait(30) == 0
     log = served[0].log.read_text()
