@@ -25,8 +25,9 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt $(APP_STAMP)
 setup: $(APP_STAMP)
 	$(PY) -m core setup
 
+# The app and the campaign worker together; Ctrl-C stops both.
 run: setup
-	$(PY) -m streamlit run app.py --server.address localhost --server.port $(PORT)
+	$(PY) -m core serve --address localhost --port $(PORT)
 
 test: $(DEV_STAMP)
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \

@@ -7,6 +7,7 @@ import streamlit as st
 from core.db import get_engine
 from core.errors import UserError
 from core.markup import plain
+from core.worker import stale_warning
 from pages import FRAME_FLAG, OPEN_PARAM
 
 # The sidebar holds only the account (with a login configured) and, below 768 px, the navigation:
@@ -81,4 +82,6 @@ try:
 except UserError as refusal:
     st.error(plain(refusal))
     st.stop()
+if worker_warning := stale_warning(get_engine()):  # above every screen: nothing is sent while it shows
+    st.warning(worker_warning, icon=":material/schedule_send:")
 page.run()

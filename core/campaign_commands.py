@@ -1,7 +1,9 @@
-"""CLI: `dispatch [--until ISO]` writes due messages to the outbox; `campaign list` shows campaigns."""
+"""CLI: `dispatch [--until ISO]` writes due messages to the outbox; `campaign list|create|show|pause|resume|stop|
+retry-failed` manage campaigns, from files in the format of docs/campaigns.md."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from core import results_commands
@@ -22,6 +24,9 @@ def register(subparsers) -> None:
     dispatch = subparsers.add_parser("dispatch", help="write every due campaign message to the outbox (idempotent)")
     dispatch.add_argument("--until", type=str, help="send instants up to this UTC date-time (default: now)")
     dispatch.add_argument("--campaign", type=id_arg, action="append", help="only this campaign id (repeatable)")
+    dispatch.add_argument(
+        "--wait", type=float, default=0, help="seconds to wait for a dispatch already running (default: refuse at once)"
+    )
     dispatch.set_defaults(handler=_dispatch)
 
     campaign = subparsers.add_parser("campaign", help="campaigns")
@@ -30,12 +35,31 @@ def register(subparsers) -> None:
     listing.set_defaults(handler=_list)
     results_commands.register(sub)
 
+    create = sub.add_parser("create", help="create and launch a campaign from a JSON file (docs/campaigns.md)")
+    create.add_argument("file")
+    create.add_argument("--draft", action="store_true", help="save it as a draft instead of launching it")
+    create.set_defaults(handler=_create)
+
+    show = sub.add_parser("show", help="a campaign as a file, its status and its messages by status")
+    show.add_argument("name", help="the campaign's name (or id)")
+    show.set_defaults(handler=_show)
+
+    for action, says in (("pause", "pause a scheduled campaign"), ("resume", "resume a paused campaign"),
+                         ("stop", "stop a campaign for good")):  # fmt: skip
+        command = sub.add_parser(action, help=says)
+        command.add_argument("name", help="the campaign's name (or id)")
+        command.set_defaults(handler=_transition, action=action)
+
+    retry = sub.add_parser("retry-failed", help="queue a campaign's failed and expired messages again")
+    retry.add_argument("name", help="the campaign's name (or id)")
+    retry.set_defaults(handler=_retry_failed)
+
 
 def _dispatch(args) -> int:
     from core.campaigns import dispatch
 
     until = _iso(args.until) if args.until else None
-    report = dispatch(get_engine(), until=until, campaign_ids=args.campaign)
+    report = dispatch(get_engine(), until=until, campaign_ids=args.campaign, lease_wait=args.wait)
     for campaign_id, count in report.by_campaign.items():
         held = [
             f"{counts[campaign_id]:,} {what}"
@@ -69,4 +93,61 @@ def _list(args) -> int:
         return 0
     columns = ["id", "name", "audience", "channel", "status", "next_send", "messages_written"]
     print(frame[columns].to_string(index=False))
+    return 0
+
+
+def _create(args) -> int:
+    from core.campaigns import launch, save_draft, validate
+    from core.campaigns.files import read_document, spec_from_document
+
+    engine = get_engine()
+    spec = spec_from_document(engine, read_document(args.file))
+    check = validate(spec, engine)
+    if args.draft:
+        campaign_id = save_draft(spec, engine)
+        print(f"saved draft “{spec.name}” (id {campaign_id})")
+    else:
+        campaign_id = launch(spec, engine)  # the composer's own check: refuses with every error
+        print(f"launched “{spec.name}” (id {campaign_id}): {check.reachable_users:,} reachable users today")
+    for warning in check.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
+def _show(args) -> int:
+    from core.campaigns import get_campaign
+    from core.campaigns.files import document_from_spec, find_campaign
+    from core.campaigns.store import next_send
+    from core.delivery.outbox import STATUSES, status_counts
+    from core.timeutil import utcnow
+
+    engine = get_engine()
+    campaign_id = find_campaign(engine, args.name)
+    spec, record = get_campaign(campaign_id, engine)
+    print(json.dumps(document_from_spec(engine, spec), indent=2, ensure_ascii=False))
+    upcoming = next_send(spec.schedule, record["status"], record["launched_at"], utcnow())
+    print(f"status: {record['status']}" + (f", next send {upcoming:%Y-%m-%d %H:%M} (wall clock)" if upcoming else ""))
+    counts = status_counts(engine, campaign_id)
+    totals = {status: int(counts[status].sum()) for status in STATUSES if len(counts) and counts[status].sum()}
+    print("messages: " + (", ".join(f"{n:,} {status}" for status, n in totals.items()) or "none yet"))
+    return 0
+
+
+def _transition(args) -> int:
+    from core.campaigns import transition
+    from core.campaigns.files import find_campaign
+
+    engine = get_engine()
+    status = transition(find_campaign(engine, args.name), args.action, engine)
+    print(f"“{args.name}” is now {status}")
+    return 0
+
+
+def _retry_failed(args) -> int:
+    from core.campaigns.files import find_campaign
+    from core.delivery.outbox import retry_failed
+
+    engine = get_engine()
+    count = retry_failed(engine, find_campaign(engine, args.name))
+    print(f"{count:,} message(s) queued again; the worker sends them in its next cycle")
     return 0

@@ -28,6 +28,7 @@ COMMAND_MODULES = [  # in the order --help lists them: data, predictions, segmen
     "core.backtest_commands",
     "core.segment_commands",
     "core.campaign_commands",
+    "core.worker_commands",
 ]
 # Where tracebacks go; LIKELY_LOG_DIR overrides (the temporary folder when neither is writable).
 DEFAULT_LOG_DIR = Path(__file__).resolve().parent.parent / "data" / "logs"

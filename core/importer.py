@@ -20,7 +20,7 @@ from zoneinfo import available_timezones
 
 from sqlalchemy import Engine, select
 
-from core import facts, models, safejson
+from core import facts, leases, models, safejson
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
 from core.instants import parse_instant
@@ -341,6 +341,7 @@ def _known_users(session) -> dict[str, int]:
     return dict(session.execute(select(models.User.external_id, models.User.id)).all())
 
 
+@leases.exclusive("import", what="another import")
 def import_users(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
     """Create or update users from a users CSV; all or nothing."""
     say = progress or (lambda _m: None)
@@ -435,6 +436,7 @@ def _insert_users(connection, rows: list[tuple]) -> int:
     return count
 
 
+@leases.exclusive("import", what="another import")
 def import_events(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
     """Append events from an events CSV, creating users seen only there; all or nothing."""
     say = progress or (lambda _m: None)

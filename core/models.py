@@ -180,3 +180,25 @@ class OutboxMessage(Base):
         UniqueConstraint("campaign_id", "occurrence", "user_id", name="uq_outbox_once"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
     )
+
+
+class Lease(Base):
+    """A named lease (core.leases): who may run the worker, a dispatch or an import right now."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DemoDelivery(Base):
+    """What the demo channel 'delivered': nothing leaves the machine, each message is recorded once."""
+
+    __tablename__ = "demo_deliveries"
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the outbox id (the idempotency key)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str | None] = mapped_column(String(254))
+    title: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime] = mapped_column(DateTime)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import campaigns as cc
 from core.campaigns.draft import ComposerDraft
 from core.db import get_engine
 from core.errors import UserError
@@ -16,13 +15,10 @@ from core.markup import plain
 from core.segments import definition_of
 from core.selection import LikelihoodSelection
 from core.timeutil import utcnow
-from pages import campaign_results, ensure_frame
+from pages import campaign_results, ensure_frame, outbox_view
 from pages.campaign_steps import compose, listing, state
 
 ensure_frame("pages/campaigns.py")
-
-RECENT_OUTBOX_ROWS = 1_000
-_flash = state.flash
 
 
 def _receive_selection() -> None:
@@ -44,47 +40,6 @@ def _receive_selection() -> None:
     st.session_state["campaigns_view"] = "Compose"
 
 
-def _dispatch_clicked() -> None:
-    report = cc.dispatch(get_engine())
-    held = ""
-    if report.held_out:
-        held = f" {sum(report.held_out.values()):,} held out as the control group."
-    if report.total_capped or report.total_quiet_dropped or report.total_deferred:
-        held += (
-            f" Delivery rules: {report.total_deferred:,} sent after quiet hours, "
-            f"{report.total_capped:,} held back by the frequency cap, {report.total_quiet_dropped:,} not sent in quiet hours."
-        )
-    _flash("success", f"{report.written:,} messages written to the outbox.{held}")
-    for campaign_id, problem in report.problems.items():
-        _flash("error", f"Campaign {campaign_id}: {plain(problem)}")
-
-
-def _outbox(engine) -> None:
-    st.caption(
-        "This version talks to no push or email provider: due messages are rendered into this outbox, "
-        "one per campaign, occurrence and user, ready for one."
-    )
-    st.button("Write due messages now", on_click=_dispatch_clicked)
-    frame = cc.list_campaigns(engine)
-    options = [None, *frame["id"].tolist()]
-    names = dict(zip(frame["id"], frame["name"], strict=True))
-    chosen = st.selectbox(
-        "Outbox of", options, format_func=lambda i: "All campaigns" if i is None else names[i], key="c_outbox_choice"
-    )
-    rows = cc.outbox_frame(engine, chosen)
-    st.metric("Messages in the outbox", f"{len(rows):,}")
-    st.dataframe(rows.head(RECENT_OUTBOX_ROWS), hide_index=True, width="stretch")
-    if len(rows) > RECENT_OUTBOX_ROWS:
-        st.caption(f"Showing the latest {RECENT_OUTBOX_ROWS:,}; the CSV holds all {len(rows):,}.")
-    st.download_button(
-        "Download CSV",
-        data=rows.to_csv(index=False).encode("utf-8"),
-        file_name="outbox.csv",
-        mime="text/csv",
-        disabled=rows.empty,
-    )
-
-
 engine = get_engine()
 st.session_state.setdefault("campaigns_view", "Compose")
 _receive_selection()
@@ -104,4 +59,4 @@ elif view == "Campaigns":
 elif view == "Results":
     campaign_results.render(engine)
 else:
-    _outbox(engine)
+    outbox_view.render(engine)

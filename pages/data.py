@@ -14,7 +14,7 @@ from core.errors import UserError
 from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_users
 from core.markup import plain
 from core.summary import database_summary
-from pages import ensure_frame
+from pages import delivery_panel, ensure_frame
 
 ensure_frame("pages/data.py")
 COUNT = st.column_config.NumberColumn(format="localized")  # 12,345
@@ -172,6 +172,9 @@ with st.form("delivery_rules"):
                 f"Delivery rules saved. Frequency cap: {saved.cap.sentence()}. Quiet hours: {saved.quiet.sentence()}."
             )
             st.rerun()  # the summary above the form shows the saved rules
+
+st.divider()
+delivery_panel.render(engine)
 
 st.divider()
 st.subheader("Demo data")

@@ -13,6 +13,8 @@ MESSAGE = {
     "offers": {},
 }
 # No control group: these campaigns test who is sent what, and when (test_campaign_results.py tests control).
+# Delivery tests are about who is sent what: nobody is held out as a control group.
+NO_CONTROL = {"control_percent": 0}
 ALWAYS_REELIGIBLE = {"reeligible": True, "reeligible_after_days": None, "control_percent": 0}
 
 

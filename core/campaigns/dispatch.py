@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
+from core import leases
 from core.campaigns import experiment
 from core.campaigns import rules as delivery
 from core.campaigns import schedule as schedules
@@ -116,6 +117,7 @@ def _already_written(engine: Engine, campaign_id: int, key: str) -> np.ndarray:
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
+@leases.exclusive("dispatch", what="another dispatch")  # two at once would each miss the other's capped rows
 def dispatch(
     engine: Engine | None = None,
     until: datetime | None = None,
@@ -125,7 +127,9 @@ def dispatch(
 ) -> DispatchReport:
     """Write every due message (send instant <= `until`, naive UTC; default now) to the outbox.
 
-    `on_batch(total written so far)` runs after each committed batch (progress, tests).
+    `on_batch(total written so far)` runs after each committed batch (progress, tests). One
+    dispatch runs at a time (lease "dispatch"); `lease_wait=seconds` waits for a running one,
+    else a second gets LeaseBusy ("another dispatch is running ...").
     """
     engine = engine or get_engine()
     until = until or utcnow()

@@ -339,6 +339,8 @@ def _one_line(error: ErrorDetails, what: str) -> str:
         return f"{where}: {name} has at most {ctx.get('max_length'):,} characters"
     if kind == "string_type":
         return f"{where}: {name} must be text, not {value!r}"
+    if kind in ("tuple_type", "list_type"):
+        return f"{where}: {name} must be a list"
     if kind in ("bool_type", "bool_parsing"):
         return f"{where}: {name} must be true or false, not {value!r}"
     if not field:

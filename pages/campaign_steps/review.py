@@ -165,5 +165,5 @@ def _launch_clicked(spec: CampaignSpec) -> None:
     st.session_state["campaigns_view"] = "Campaigns"
     state.flash(
         "success",
-        f"Campaign “{plain(spec.name)}” launched. Due messages are written by `python -m core dispatch` (or on the Outbox view).",
+        f"Campaign “{plain(spec.name)}” launched. The worker sends it on schedule; follow each message on the Outbox view.",
     )
