@@ -22,7 +22,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Engine, select
 
 from core import facts, models
-from core.db import bulk_insert, bump_data_version, session_scope
+from core.db import bulk_insert, bump_data_version, session_scope, users_version
 from core.errors import UserError
 from core.instants import parse_instant
 
@@ -293,13 +293,16 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
         raise UserError(f"{name}: there are no rows under the header; nothing was imported")
 
     created = updated = 0
+    touched_external: list[str] = []
     with session_scope(engine) as session:
         known = _known_users(session)
         connection = session.connection()
+        before = users_version(connection)
         inserts: list[tuple] = []
         for line, row in _rows(source, "users"):
             clean = _clean_user(row, line, problems)
             assert clean is not None  # validated above
+            touched_external.append(clean["external_id"])
             if clean["external_id"] in known:
                 fields = {k: v for k, v in clean.items() if k != "external_id"}
                 if fields:
@@ -331,8 +334,14 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
                 created += _insert_users(connection, inserts)
                 say(f"wrote {created + updated:,} users")
         created += _insert_users(connection, inserts)
-        facts.refresh(session)
+        known = _known_users(session) if created else known
+        touched = [known[external] for external in touched_external]
+        say("refreshing per-user facts")
+        facts.refresh_users(session, touched)
         bump_data_version(session)
+        session.flush()
+        after = users_version(session.connection())
+    _update_cache(engine, before, after, touched, say)
     say(f"imported {rows:,} users ({created:,} new, {updated:,} updated)")
     return ImportResult(rows=rows, created_users=created, updated_users=updated)
 
@@ -383,6 +392,7 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
 
     with session_scope(engine) as session:
         connection = session.connection()
+        before = users_version(connection)
         known = _known_users(session)
         new_users = [
             (external, None, None, None, None, None, None, None, False, False, False, stable_bucket(external))
@@ -400,11 +410,23 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
                 written += _insert_events(connection, batch)
                 say(f"wrote {written:,} / {rows:,} events")
         written += _insert_events(connection, batch)
+        touched = [known[external] for external in user_ids]
         say("refreshing per-user facts")
-        facts.refresh(session)
+        facts.refresh_users(session, touched)
         bump_data_version(session)
+        session.flush()
+        after = users_version(session.connection())
+    _update_cache(engine, before, after, touched, say)
     say(f"imported {written:,} events ({created:,} new users)")
     return ImportResult(rows=written, created_users=created)
+
+
+def _update_cache(engine: Engine, before: str, after: str, touched: list[int], say: Callable[[str], None]) -> None:
+    """Carry the columnar cache of the data before this import over to the new data, touched users only."""
+    from core.segments import columnar  # segments import the importer's constants: imported here
+
+    if columnar.carry_forward(engine, before, after, touched):
+        say("updated the columnar cache")
 
 
 def _insert_events(connection, rows: list[tuple]) -> int:

@@ -145,7 +145,7 @@ def write_scores(session, prediction_id: int, user_ids: np.ndarray, probabilitie
             strict=True,
         )
         bulk_insert(connection, "prediction_scores", ("prediction_id", "user_id", "score", "category"), rows)
-    bump_data_version(session)
+    bump_data_version(session, users_changed=False)
 
 
 def load_scores(engine: Engine, prediction_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +215,7 @@ def delete_prediction(engine: Engine, prediction_id: int) -> None:
     with session_scope(engine) as session:
         session.execute(delete(models.PredictionScore).where(models.PredictionScore.prediction_id == prediction_id))
         session.execute(delete(models.Prediction).where(models.Prediction.id == prediction_id))
-        bump_data_version(session)
+        bump_data_version(session, users_changed=False)
 
 
 def stored_model(engine: Engine, prediction: PredictionInfo) -> TrainedModel:
