@@ -34,6 +34,7 @@ from core.segments.evaluate import (
     segment_mask,
     total_users,
 )
+from core.segments.evaluator import evaluator_for
 from core.segments.filters import FILTERS
 from core.segments.library import (
     SavedSegment,
@@ -68,6 +69,7 @@ __all__ = [
     "describe",
     "dumps",
     "empty_definition",
+    "evaluator_for",
     "explain_user",
     "filter_sentence",
     "funnel",
