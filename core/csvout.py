@@ -132,6 +132,27 @@ def write_csv(
             out.close()
 
 
+def fixed_decimals(values, places: int = 2) -> pa.Array:
+    """Numbers as `f"{v:.{places}f}"` would print them (NaN: an empty cell), for a whole column."""
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    scaled = np.rint(np.where(missing, 0.0, values) * 10**places).astype(np.int64)
+    negative = scaled < 0
+    scaled = np.abs(scaled)
+    whole = pc.cast(pa.array(scaled // 10**places), pa.string())
+    fraction = pc.utf8_lpad(pc.cast(pa.array(scaled % 10**places), pa.string()), places, "0")
+    text = pc.binary_join_element_wise(whole, fraction, ".")
+    text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
+
+
+def frame_csv_bytes(frame) -> bytes:
+    """A pandas frame as CSV bytes, every cell treated as user text (neutralised)."""
+    buffer = io.BytesIO()
+    write_csv(buffer, [str(name) for name in frame.columns], frame_batches(frame))
+    return buffer.getvalue()
+
+
 def frame_batches(frame, rows: int = 100_000) -> Iterable[list[pa.Array]]:
     """A pandas frame as batches of string columns (None and NaN become empty cells)."""
     for start in range(0, len(frame), rows):

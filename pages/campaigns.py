@@ -14,6 +14,7 @@ from core.campaigns import audience as aud
 from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as sch
 from core.campaigns.templating import VARIABLES
+from core.csvout import frame_csv_bytes
 from core.db import get_engine
 from core.errors import UserError
 from core.selection import LikelihoodSelection
@@ -844,7 +845,7 @@ def _outbox(engine) -> None:
         st.caption(f"Showing the latest {RECENT_OUTBOX_ROWS:,}; the CSV holds all {len(rows):,}.")
     st.download_button(
         "Download CSV",
-        data=rows.to_csv(index=False).encode("utf-8"),
+        data=frame_csv_bytes(rows),  # formula-safe, like every CSV we write
         file_name="outbox.csv",
         mime="text/csv",
         disabled=rows.empty,
