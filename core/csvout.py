@@ -136,14 +136,26 @@ def fixed_decimals(values, places: int = 2) -> pa.Array:
     """Numbers as `f"{v:.{places}f}"` would print them (NaN: an empty cell), for a whole column."""
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)
-    scaled = np.rint(np.where(missing, 0.0, values) * 10**places).astype(np.int64)
+    product = np.where(missing, 0.0, values) * 10**places
+    scaled = np.rint(product).astype(np.int64)
     negative = scaled < 0
     scaled = np.abs(scaled)
     whole = pc.cast(pa.array(scaled // 10**places), pa.string())
     fraction = pc.utf8_lpad(pc.cast(pa.array(scaled % 10**places), pa.string()), places, "0")
     text = pc.binary_join_element_wise(whole, fraction, ".")
     text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    # Near a half the product's rounding error can flip the digit: Python decides those few.
+    near_half = np.flatnonzero(~missing & (np.abs(np.abs(product - np.trunc(product)) - 0.5) < 1e-6))
+    if len(near_half):
+        exact = pa.array([f"{v:.{places}f}" for v in values[near_half].tolist()], pa.string())
+        text = pc.replace_with_mask(text, _positions_mask(len(values), near_half), exact)
     return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
+
+
+def _positions_mask(size: int, positions: np.ndarray) -> pa.Array:
+    mask = np.zeros(size, dtype=bool)
+    mask[positions] = True
+    return pa.array(mask)
 
 
 def frame_csv_bytes(frame) -> bytes:
