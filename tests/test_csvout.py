@@ -77,4 +77,4 @@ def test_fixed_decimals_print_like_python_format(value):
 
 def test_a_frame_is_written_with_every_cell_neutralised():
     frame = pd.DataFrame({"campaign": ["=1+1", "Spring"], "title": ["Hi, you", None], "user_id": [7, 8]})
-    assert frame_csv_bytes(frame).decode() == "campaign,title,user_id\r\n'=1+1,\"Hi, you\",7\r\nSpring,,8\r\n"
+    assert frame_csv_bytes(frame).decode() == 'campaign,title,user_id\r\n\'=1+1,"Hi, you",7\r\nSpring,,8\r\n'

@@ -1,0 +1,125 @@
+"""Incremental data changes: an import refreshes only the users it touches and carries the columnar cache forward."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from core import facts, models, segments
+from core.db import bump_data_version, session_scope, users_version
+from core.importer import import_events, import_users
+from core.segments import columnar, store
+from core.segments.evaluator import MemoryEvaluator, SqlEvaluator
+
+WINDOWED = segments.definition_of({"type": "recent_sessions", "min": 2, "max": 4, "days": 3})
+BOUGHT_RECENTLY = segments.definition_of({"type": "event", "event": "purchase", "min": 1, "max": None, "days": 2})
+
+
+def _anchor(engine) -> datetime:
+    with session_scope(engine) as session:
+        return datetime.fromisoformat(session.get(models.AppMeta, "demo_anchor").value)
+
+
+def _facts(engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with engine.connect() as connection:
+        users = pd.read_sql_query(text("SELECT * FROM user_facts ORDER BY user_id"), connection)
+        events = pd.read_sql_query(text("SELECT * FROM user_event_facts ORDER BY user_id, event"), connection)
+    return users, events
+
+
+def _events_file(tmp_path, anchor: datetime) -> str:
+    """Sessions and purchases for three demo users and one new user, in the last days."""
+    rows = ["user_id,event,timestamp,value"]
+    for k, user in enumerate(["u0000001", "u0000002", "u0000003", "brand-new"]):
+        for hours in (3, 20, 30 + k):
+            rows.append(f"{user},session,{(anchor - timedelta(hours=hours)).isoformat()}Z,")
+        rows.append(f"{user},purchase,{(anchor - timedelta(hours=5)).isoformat()}Z,12.5")
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_an_events_import_refreshes_the_touched_users_exactly_as_a_full_refresh(demo_engine, tmp_path):
+    anchor = _anchor(demo_engine)
+    before_users, _ = _facts(demo_engine)
+    import_events(demo_engine, _events_file(tmp_path, anchor))
+    incremental = _facts(demo_engine)
+    with session_scope(demo_engine) as session:
+        facts.refresh(session)
+    full = _facts(demo_engine)
+    for mine, everyone in zip(incremental, full, strict=True):
+        pd.testing.assert_frame_equal(mine, everyone)
+    assert len(incremental[0]) == len(before_users) + 1  # the new user has facts too
+    touched = incremental[0].set_index("user_id").loc[[1, 2, 3]]
+    untouched = before_users.set_index("user_id").loc[[1, 2, 3]]
+    assert (touched["session_count"] == untouched["session_count"] + 3).all()
+
+
+def _fresh_store(engine, monkeypatch) -> store.UserStore:
+    """The store built straight from the database, bypassing any cache."""
+    monkeypatch.setenv("LIKELY_COLUMNAR_CACHE", "0")
+    try:
+        return store.UserStore(engine, -1)
+    finally:
+        monkeypatch.delenv("LIKELY_COLUMNAR_CACHE")
+
+
+def _assert_same_store(cached: store.UserStore, fresh: store.UserStore, events: list[str]) -> None:
+    assert cached.table.equals(fresh.table)
+    for event in events:
+        mine, theirs = cached.event_times(event), fresh.event_times(event)
+        assert np.array_equal(mine.offsets, theirs.offsets)
+        assert np.array_equal(mine.times, theirs.times)
+
+
+@pytest.fixture
+def cached(demo_engine):
+    if columnar.cache_dir(demo_engine) is None:
+        pytest.skip("the columnar cache lives beside SQLite files")
+    store.clear_cache()
+    warm = store.user_store(demo_engine)
+    warm.event_times("session")  # cached now: the import must carry it forward
+    warm.event_times("purchase")
+    return demo_engine
+
+
+def test_an_events_import_carries_the_cache_forward_instead_of_rebuilding_it(cached, tmp_path, monkeypatch):
+    anchor = _anchor(cached)
+    now = anchor - timedelta(hours=1)
+    import_events(cached, _events_file(tmp_path, anchor))
+    with cached.connect() as connection:
+        version = users_version(connection)
+    folder = columnar.cache_dir(cached)
+    names = sorted(path.name for path in folder.iterdir())
+    assert names and all(version in name for name in names)  # the old version's files are gone
+    assert len([n for n in names if n.endswith(".times.npy")]) == 2  # both cached events carried
+    carried = store.user_store(cached)
+    assert carried.users_version == version and carried.has_event_times("session") is False
+    _assert_same_store(carried, _fresh_store(cached, monkeypatch), ["session", "purchase"])
+    for definition in (WINDOWED, BOUGHT_RECENTLY):
+        assert MemoryEvaluator(cached).count(definition, now) == SqlEvaluator(cached).count(definition, now) > 0
+
+
+def test_a_users_import_carries_new_and_changed_users_forward(cached, tmp_path, monkeypatch):
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "user_id,first_name,platform,country\nu0000002,=Changed,Web,FR\nnewcomer,Nia,iOS,JP\n", encoding="utf-8"
+    )
+    import_users(cached, str(path))
+    carried = store.user_store(cached)
+    _assert_same_store(carried, _fresh_store(cached, monkeypatch), ["session"])
+    rows = carried.table.to_pandas().set_index("external_id")
+    assert rows.loc["u0000002", "first_name"] == "=Changed" and rows.loc["newcomer", "country"] == "JP"
+
+
+def test_a_change_outside_imports_gets_a_new_version_and_a_full_build(cached, monkeypatch):
+    with session_scope(cached) as session:
+        session.add(models.User(external_id="added-directly", platform="iOS"))
+        bump_data_version(session)
+    rebuilt = store.user_store(cached)
+    assert "added-directly" in rebuilt.table.column("external_id").to_pylist()
+    _assert_same_store(rebuilt, _fresh_store(cached, monkeypatch), ["session"])
