@@ -123,3 +123,14 @@ def test_a_change_outside_imports_gets_a_new_version_and_a_full_build(cached, mo
     rebuilt = store.user_store(cached)
     assert "added-directly" in rebuilt.table.column("external_id").to_pylist()
     _assert_same_store(rebuilt, _fresh_store(cached, monkeypatch), ["session"])
+
+
+def test_an_unwritable_cache_folder_only_costs_speed(demo_engine, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setattr(columnar, "cache_dir", lambda _engine: blocker / "cache")
+    store.clear_cache()
+    now = _anchor(demo_engine) - timedelta(hours=1)
+    assert MemoryEvaluator(demo_engine).count(WINDOWED, now) == SqlEvaluator(demo_engine).count(WINDOWED, now) > 0
+    import_events(demo_engine, _events_file(tmp_path, _anchor(demo_engine)))
+    assert MemoryEvaluator(demo_engine).count(WINDOWED, now) == SqlEvaluator(demo_engine).count(WINDOWED, now)

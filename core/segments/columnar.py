@@ -20,6 +20,7 @@ no files is built once from the database on first use. Databases that are not SQ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -130,10 +131,24 @@ def _read_users(connection, ids: np.ndarray | None = None) -> pa.Table:
 
 
 def _write_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write through a temporary name, so a reader never maps half a file.
+
+    The cache is an optimisation: where the folder cannot be written (a read-only database,
+    a full disk) the store simply loads from the database, as it would without the cache.
+    """
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    write(partial)
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(partial)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise CacheUnwritable(str(path)) from None
+
+
+class CacheUnwritable(Exception):
+    """The cache folder could not be written; callers go on without the cache."""
 
 
 def _write_table(path: Path, table: pa.Table) -> None:
@@ -167,7 +182,8 @@ def _drop_other_versions(folder: Path, version: str) -> None:
     """Delete other versions' files (a process still mapping one keeps reading it: Linux unlinks lazily)."""
     for path in folder.glob("*"):
         if path.name.startswith(("users-", "times-")) and f"-{version}" not in path.name:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def load_users(engine: Engine) -> tuple[pa.Table, str]:
@@ -179,8 +195,9 @@ def load_users(engine: Engine) -> tuple[pa.Table, str]:
             return _read_table(_users_path(folder, version)), version
         table = _read_users(connection)
         if folder is not None and users_version(connection) == version:  # nothing changed while we read
-            _write_table(_users_path(folder, version), table)
-            _drop_other_versions(folder, version)
+            with contextlib.suppress(CacheUnwritable):
+                _write_table(_users_path(folder, version), table)
+                _drop_other_versions(folder, version)
     return table, version
 
 
@@ -228,7 +245,8 @@ def load_event_times(engine: Engine, event: str, store_ids: np.ndarray, version:
         users, times = _read_times(connection, event, None)
         offsets, times = _csr(store_ids, users, times)
         if folder is not None and users_version(connection) == version:
-            _save_times(folder, version, event, offsets, times)
+            with contextlib.suppress(CacheUnwritable):
+                _save_times(folder, version, event, offsets, times)
     return offsets, times
 
 
@@ -272,12 +290,15 @@ def carry_forward(engine: Engine, before: str, after: str, touched) -> bool:
     table = pa.concat_tables([kept, fresh.cast(old.schema)])
     table = table.take(pc.sort_indices(table, [("id", "ascending")]))
     new_ids = table.column("id").to_numpy()
-    _write_table(_users_path(folder, after), table)
-    for event, paths in events.items():
-        users, times = fresh_times[event]
-        offsets, old_times = np.load(paths[0], mmap_mode="r"), np.load(paths[1], mmap_mode="r")
-        new_offsets, new_times = _carry_times(offsets, old_times, old_ids, new_ids, touched, users, times)
-        _save_times(folder, after, event, new_offsets, new_times)
+    try:
+        for event, paths in events.items():  # times first: a users file alone is a valid, smaller cache
+            users, times = fresh_times[event]
+            offsets, old_times = np.load(paths[0], mmap_mode="r"), np.load(paths[1], mmap_mode="r")
+            new_offsets, new_times = _carry_times(offsets, old_times, old_ids, new_ids, touched, users, times)
+            _save_times(folder, after, event, new_offsets, new_times)
+        _write_table(_users_path(folder, after), table)
+    except CacheUnwritable:
+        return False
     _drop_other_versions(folder, after)
     return True
 
