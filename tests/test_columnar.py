@@ -134,3 +134,22 @@ def test_an_unwritable_cache_folder_only_costs_speed(demo_engine, tmp_path, monk
     assert MemoryEvaluator(demo_engine).count(WINDOWED, now) == SqlEvaluator(demo_engine).count(WINDOWED, now) > 0
     import_events(demo_engine, _events_file(tmp_path, _anchor(demo_engine)))
     assert MemoryEvaluator(demo_engine).count(WINDOWED, now) == SqlEvaluator(demo_engine).count(WINDOWED, now)
+
+
+def test_a_rescore_is_seen_although_the_scores_were_cached(cached):
+    from core.predictions.store import write_scores
+
+    with session_scope(cached) as session:
+        prediction = models.Prediction(
+            name="Cached", event="purchase", window_days=30, kind="full", as_of=datetime(2026, 1, 1)
+        )
+        session.add(prediction)
+        session.flush()
+        prediction_id = prediction.id
+        write_scores(session, prediction_id, np.arange(1, 101), np.full(100, 0.8))
+    high = segments.definition_of({"type": "likelihood_score", "prediction": prediction_id, "min": 75, "max": 100})
+    assert segments.count(high, cached) == 100
+    assert any(name.startswith("scores-") for name in (p.name for p in columnar.cache_dir(cached).iterdir()))
+    with session_scope(cached) as session:
+        write_scores(session, prediction_id, np.arange(1, 101), np.r_[np.full(40, 0.8), np.full(60, 0.2)])
+    assert segments.count(high, cached) == 40 == SqlEvaluator(cached).count(high)

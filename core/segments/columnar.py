@@ -11,6 +11,8 @@ token that every change to users, events or facts renews, core.db.bump_data_vers
   times-<version>-<event key>.{offsets,times}.npy
                                          each user's sorted times of one event (a CSR), for
                                          "N times in the last D days" filters
+  scores-<version>-d<data version>-p<prediction>.{score,category}.npy
+                                         a prediction's scores aligned with the users
 
 An import does not throw the cache away: `carry_forward` rereads only the users it touched
 (their row, their events) and writes the next version from the previous one. A version with
@@ -181,7 +183,7 @@ def _times_paths(folder: Path, version: str, event: str) -> tuple[Path, Path]:
 def _drop_other_versions(folder: Path, version: str) -> None:
     """Delete other versions' files (a process still mapping one keeps reading it: Linux unlinks lazily)."""
     for path in folder.glob("*"):
-        if path.name.startswith(("users-", "times-")) and f"-{version}" not in path.name:
+        if path.name.startswith(("users-", "times-", "scores-")) and f"-{version}" not in path.name:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
 
@@ -261,6 +263,40 @@ def _save_times(folder: Path, version: str, event: str, offsets: np.ndarray, tim
 def _save_npy(target: Path, values: np.ndarray) -> None:
     with open(target, "wb") as handle:
         np.save(handle, np.ascontiguousarray(values))
+
+
+def _scores_paths(folder: Path, users: str, data: int, prediction_id: int) -> tuple[Path, Path]:
+    stem = f"scores-{users}-d{data}-p{prediction_id}"
+    return folder / f"{stem}.score.npy", folder / f"{stem}.category.npy"
+
+
+def load_scores(engine: Engine, users: str, data: int, prediction_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A prediction's cached (score, category code) arrays for this users and data version, if any.
+
+    Scores change without touching users (a rescore bumps only the data version), so they are
+    keyed on both: a rescore or an import makes the next load read them from the database once.
+    """
+    folder = cache_dir(engine)
+    if folder is None:
+        return None
+    score_path, category_path = _scores_paths(folder, users, data, prediction_id)
+    if not (score_path.exists() and category_path.exists()):
+        return None
+    return np.load(score_path, mmap_mode="r"), np.load(category_path, mmap_mode="r")
+
+
+def save_scores(engine: Engine, users: str, data: int, prediction_id: int, score, category) -> None:
+    folder = cache_dir(engine)
+    if folder is None:
+        return
+    score_path, category_path = _scores_paths(folder, users, data, prediction_id)
+    with contextlib.suppress(CacheUnwritable):
+        _write_atomically(category_path, lambda target: _save_npy(target, category))
+        _write_atomically(score_path, lambda target: _save_npy(target, score))
+    for stale in folder.glob(f"scores-*-p{prediction_id}.*.npy"):  # older data versions of this prediction
+        if not stale.name.startswith(f"scores-{users}-d{data}-"):
+            with contextlib.suppress(OSError):
+                stale.unlink(missing_ok=True)
 
 
 def carry_forward(engine: Engine, before: str, after: str, touched) -> bool:

@@ -34,7 +34,15 @@ from sqlalchemy import Engine
 
 from core.channels import reachable_masks
 from core.db import data_version, get_engine
-from core.segments.columnar import NAT, fetch_frame, load_event_times, load_users, to_us
+from core.segments.columnar import (
+    NAT,
+    fetch_frame,
+    load_event_times,
+    load_scores,
+    load_users,
+    save_scores,
+    to_us,
+)
 from core.segments.filters import FilterError
 from core.tiers import TIER_NAMES
 
@@ -261,6 +269,15 @@ class UserStore:
         return self._scores[prediction_id]
 
     def _load_scores(self, prediction_id: int) -> Scores:
+        cached = load_scores(self.engine, self.users_version, self.version, prediction_id)
+        if cached is not None:
+            return Scores(*cached)
+        scores = self._read_scores(prediction_id)
+        if data_version(self.engine) == self.version:  # nothing was rescored while we read
+            save_scores(self.engine, self.users_version, self.version, prediction_id, scores.score, scores.category)
+        return scores
+
+    def _read_scores(self, prediction_id: int) -> Scores:
         frame = self._fetch(
             "SELECT user_id, score, category FROM prediction_scores WHERE prediction_id = ?", (prediction_id,)
         )
