@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_PATTERN = "^[=+\\-@\t\r]"
 _NEEDS_QUOTES = '[,"\r\n]'  # what makes csv.writer (QUOTE_MINIMAL) quote a field
 
 
@@ -36,17 +35,49 @@ def neutralise(value: str | None) -> str | None:
     return value
 
 
+_RISKY_FIRST = np.zeros(256, dtype=bool)
+_RISKY_FIRST[[ord(c) for c in FORMULA_STARTS]] = True
+_QUOTE_BYTES = np.zeros(256, dtype=bool)
+_QUOTE_BYTES[[ord(c) for c in ',"\r\n']] = True
+
+
+def _utf8(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's bytes and offsets as numpy views (no copy)."""
+    _, offsets, data = values.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    return raw, bounds
+
+
 def neutralise_column(values: pa.Array) -> pa.Array:
-    """`neutralise` over a whole string column (nulls stay null)."""
+    """`neutralise` over a whole string column (nulls stay null).
+
+    The first byte of every cell is checked with one numpy gather; the column is rewritten
+    only when some cell starts like a formula (rare in real data).
+    """
     values = values.cast(pa.string())
-    risky = pc.match_substring_regex(values, _FORMULA_PATTERN)
-    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
+    if len(values) == 0:
+        return values
+    raw, bounds = _utf8(values)
+    starts, lengths = bounds[:-1], np.diff(bounds)
+    risky = np.zeros(len(values), dtype=bool)
+    filled = lengths > 0
+    risky[filled] = _RISKY_FIRST[raw[starts[filled]]]
+    if values.null_count:
+        risky &= values.is_valid().to_numpy(zero_copy_only=False)
+    if not risky.any():
+        return values
+    return pc.if_else(pa.array(risky), pc.binary_join_element_wise("'", values, ""), values)
 
 
 def _quoted(values: pa.Array) -> pa.Array:
-    needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
-    if not pc.any(needs).as_py():
+    """csv.writer's QUOTE_MINIMAL: quote (and double the quotes of) cells holding , " CR or LF."""
+    if len(values) == 0:
         return values
+    raw, bounds = _utf8(values)
+    if not _QUOTE_BYTES[raw[bounds[0] : bounds[-1]]].any():  # one pass over the bytes: usually nothing to do
+        return values
+    needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
     escaped = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
     return pc.if_else(needs, escaped, values)
 

@@ -257,17 +257,38 @@ def _saved(engine, name: str, definition: dict) -> None:
         save_segment(engine, name, definition)
 
 
-def _cli(database: Path, command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one `python -m core ...` process on the bench database."""
+_PEAK_RSS = (
+    "import runpy, sys\n"
+    "sys.argv = ['core', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('core', run_name='__main__')\n"
+    "finally:\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        peak = next(line.split()[1] for line in status if line.startswith('VmHWM'))\n"
+    "    print('peak-rss-kb', peak, file=sys.stderr)\n"
+)
+
+
+def _cli(database: Path, command: list[str]) -> tuple[float, float | None]:
+    """Wall seconds and peak RSS (MB) of one `python -m core ...` process on the bench database.
+
+    The peak is the process's own VmHWM: ru_maxrss of a child also counts the pages it shared
+    with this (large) process between fork and exec.
+    """
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "core", *command], env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-    return elapsed, round(usage.ru_maxrss / 1024, 1)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}: {done.stderr[-500:]}")
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("peak-rss-kb")]
+    return elapsed, round(int(peaks[-1]) / 1024, 1) if peaks else None
 
 
 def drag_payload_bytes(score: np.ndarray) -> int:

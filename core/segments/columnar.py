@@ -203,27 +203,51 @@ def load_users(engine: Engine) -> tuple[pa.Table, str]:
     return table, version
 
 
+def _fetch_times(connection, sql: str, params) -> tuple[np.ndarray, np.ndarray]:
+    """(user_id, time in us) rows of `sql`, converted a chunk at a time: tens of millions of
+    timestamps never sit in memory as Python strings at once."""
+    if connection.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.driver_connection.cursor()
+    users, times = [], []
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            who, when = zip(*rows, strict=True)
+            users.append(np.array(who, dtype=np.int64))
+            times.append(to_us(when))
+    finally:
+        cursor.close()
+    if not users:
+        return np.array([], np.int64), np.array([], np.int64)
+    return np.concatenate(users), np.concatenate(times)
+
+
 def _read_times(connection, event: str, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(user_id, time in us) of `event`, sorted by user then time; all users, or only `ids`."""
     # On SQLite the (user_id, name, ts) index covers this query: scanning it beats ~one random
     # table read per event through the (name, ts) index, and yields rows already sorted.
     hint = " INDEXED BY ix_events_user_name_ts" if connection.dialect.name == "sqlite" else ""
     sql = f"SELECT user_id, ts FROM events{hint} WHERE name = ?"
+    parts = []
     if ids is None:
-        frames = [fetch_frame(connection, sql, (event,))]
+        parts.append(_fetch_times(connection, sql, (event,)))
     else:
-        frames = []
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = ids[start : start + _IN_CHUNK].tolist()
-            frames.append(
-                fetch_frame(connection, f"{sql} AND user_id IN ({', '.join('?' * len(chunk))})", [event, *chunk])
-            )
-    users = (
-        np.concatenate([f["user_id"].to_numpy(dtype=np.int64) for f in frames]) if frames else np.array([], np.int64)
-    )
-    times = np.concatenate([to_us(f["ts"]) for f in frames]) if frames else np.array([], np.int64)
+            where = f"{sql} AND user_id IN ({', '.join('?' * len(chunk))})"
+            parts.append(_fetch_times(connection, where, [event, *chunk]))
+    users = np.concatenate([p[0] for p in parts]) if parts else np.array([], np.int64)
+    times = np.concatenate([p[1] for p in parts]) if parts else np.array([], np.int64)
+    if _sorted(users, times):  # the index scan usually hands them over in order already
+        return users, times
     order = np.lexsort((times, users))
     return users[order], times[order]
+
+
+def _sorted(users: np.ndarray, times: np.ndarray) -> bool:
+    step = np.diff(users)
+    return bool((step >= 0).all() and (np.diff(times)[step == 0] >= 0).all())
 
 
 def _csr(store_ids: np.ndarray, users: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
