@@ -2,8 +2,10 @@
 
 A definition (see `definition.py` and docs/segments.md) is a small JSON document of filter
 groups. Each filter (`filters.py`) renders three ways: an in-memory numpy mask over the
-shared user store (`store.py`, loaded once per data version) for exact live counts, a
-parameterised SQL clause (`sql.py`) for exports and very large databases, and a sentence.
+shared user store (`store.py`, loaded once per data version from the columnar cache,
+`columnar.py`) for exact live counts, a parameterised SQL clause (`sql.py`) for very large
+databases, and a sentence. `evaluator_for` (`evaluator.py`) picks memory or SQL once, and
+every answer goes through it.
 """
 
 from core.segments.definition import (
