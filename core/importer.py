@@ -263,8 +263,18 @@ def _db_ts(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _known_users(session) -> dict[str, int]:
-    return dict(session.execute(select(models.User.external_id, models.User.id)).all())
+_LOOKUP_CHUNK = 5_000
+
+
+def _known_users(session, external_ids) -> dict[str, int]:
+    """users.id of those of `external_ids` that exist: only the file's users are read, not everyone."""
+    wanted = sorted(set(external_ids))
+    known: dict[str, int] = {}
+    users = models.User.__table__.c
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[start : start + _LOOKUP_CHUNK]
+        known.update(session.execute(select(users.external_id, users.id).where(users.external_id.in_(chunk))).all())
+    return known
 
 
 def import_users(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
@@ -295,7 +305,7 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
     created = updated = 0
     touched_external: list[str] = []
     with session_scope(engine) as session:
-        known = _known_users(session)
+        known = _known_users(session, seen)
         connection = session.connection()
         before = users_version(connection)
         inserts: list[tuple] = []
@@ -334,7 +344,7 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
                 created += _insert_users(connection, inserts)
                 say(f"wrote {created + updated:,} users")
         created += _insert_users(connection, inserts)
-        known = _known_users(session) if created else known
+        known = _known_users(session, touched_external) if created else known
         touched = [known[external] for external in touched_external]
         say("refreshing per-user facts")
         facts.refresh_users(session, touched)
@@ -393,14 +403,14 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
     with session_scope(engine) as session:
         connection = session.connection()
         before = users_version(connection)
-        known = _known_users(session)
+        known = _known_users(session, user_ids)
         new_users = [
             (external, None, None, None, None, None, None, None, False, False, False, stable_bucket(external))
             for external in sorted(user_ids - known.keys())
         ]
         created = _insert_users(connection, new_users)
         if created:
-            known = _known_users(session)
+            known = _known_users(session, user_ids)
         batch: list[tuple] = []
         written = 0
         for line, row in _rows(source, "events"):
