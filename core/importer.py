@@ -307,7 +307,7 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
     with session_scope(engine) as session:
         known = _known_users(session, seen)
         connection = session.connection()
-        before = users_version(connection)
+        before = _versions(connection)
         inserts: list[tuple] = []
         for line, row in _rows(source, "users"):
             clean = _clean_user(row, line, problems)
@@ -350,7 +350,7 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
         facts.refresh_users(session, touched)
         bump_data_version(session)
         session.flush()
-        after = users_version(session.connection())
+        after = _versions(session.connection())
     _update_cache(engine, before, after, touched, say)
     say(f"imported {rows:,} users ({created:,} new, {updated:,} updated)")
     return ImportResult(rows=rows, created_users=created, updated_users=updated)
@@ -402,7 +402,7 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
 
     with session_scope(engine) as session:
         connection = session.connection()
-        before = users_version(connection)
+        before = _versions(connection)
         known = _known_users(session, user_ids)
         new_users = [
             (external, None, None, None, None, None, None, None, False, False, False, stable_bucket(external))
@@ -425,17 +425,25 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
         facts.refresh_users(session, touched)
         bump_data_version(session)
         session.flush()
-        after = users_version(session.connection())
+        after = _versions(session.connection())
     _update_cache(engine, before, after, touched, say)
     say(f"imported {written:,} events ({created:,} new users)")
     return ImportResult(rows=written, created_users=created)
 
 
-def _update_cache(engine: Engine, before: str, after: str, touched: list[int], say: Callable[[str], None]) -> None:
+def _versions(connection) -> tuple[str, int]:
+    """(users version, data version) as this transaction sees them."""
+    data = connection.execute(select(models.AppMeta.value).where(models.AppMeta.key == "data_version")).scalar()
+    return users_version(connection), int(data or 0)
+
+
+def _update_cache(
+    engine: Engine, before: tuple[str, int], after: tuple[str, int], touched: list[int], say: Callable[[str], None]
+) -> None:
     """Carry the columnar cache of the data before this import over to the new data, touched users only."""
     from core.segments import columnar  # segments import the importer's constants: imported here
 
-    if columnar.carry_forward(engine, before, after, touched):
+    if columnar.carry_forward(engine, before[0], after[0], touched, scores_from=before[1], scores_to=after[1]):
         say("updated the columnar cache")
 
 

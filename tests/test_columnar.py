@@ -153,3 +153,27 @@ def test_a_rescore_is_seen_although_the_scores_were_cached(cached):
     with session_scope(cached) as session:
         write_scores(session, prediction_id, np.arange(1, 101), np.r_[np.full(40, 0.8), np.full(60, 0.2)])
     assert segments.count(high, cached) == 40 == SqlEvaluator(cached).count(high)
+
+
+def test_an_import_carries_cached_scores_forward_and_leaves_new_users_unscored(cached, tmp_path, monkeypatch):
+    from core.predictions.store import write_scores
+
+    with session_scope(cached) as session:
+        prediction = models.Prediction(
+            name="Carried", event="purchase", window_days=30, kind="full", as_of=datetime(2026, 1, 1)
+        )
+        session.add(prediction)
+        session.flush()
+        prediction_id = prediction.id
+        write_scores(session, prediction_id, np.arange(1, 301), np.linspace(0, 1, 300))
+    store.user_store(cached).scores(prediction_id)  # cached at this data version
+    import_events(cached, _events_file(tmp_path, _anchor(cached)))
+    folder = columnar.cache_dir(cached)
+    with cached.connect() as connection:
+        version = users_version(connection)
+    assert any(p.name.startswith(f"scores-{version}-") for p in folder.iterdir())
+    carried = store.user_store(cached).scores(prediction_id)
+    fresh = _fresh_store(cached, monkeypatch)._read_scores(prediction_id)
+    assert np.array_equal(carried.score, fresh.score, equal_nan=True)
+    assert np.array_equal(carried.category, fresh.category)
+    assert np.isnan(carried.score[-1])  # the import's new user

@@ -323,12 +323,16 @@ def save_scores(engine: Engine, users: str, data: int, prediction_id: int, score
                 stale.unlink(missing_ok=True)
 
 
-def carry_forward(engine: Engine, before: str, after: str, touched) -> bool:
+def carry_forward(
+    engine: Engine, before: str, after: str, touched, scores_from: int | None = None, scores_to: int | None = None
+) -> bool:
     """Write version `after`'s cache from version `before`'s, rereading only the `touched` users.
 
     `after` must be the version the caller's commit produced: when the data moved on since
     (another writer), nothing is written and the next load builds the newest version.
-    Returns whether the cache was carried forward.
+    Scores cached at data version `scores_from` (the one just before the caller's change, which
+    did not rescore) are carried to `scores_to`; new users are unscored. Returns whether the
+    cache was carried forward.
     """
     folder = cache_dir(engine)
     if folder is None or not _users_path(folder, before).exists():
@@ -356,11 +360,27 @@ def carry_forward(engine: Engine, before: str, after: str, touched) -> bool:
             offsets, old_times = np.load(paths[0], mmap_mode="r"), np.load(paths[1], mmap_mode="r")
             new_offsets, new_times = _carry_times(offsets, old_times, old_ids, new_ids, touched, users, times)
             _save_times(folder, after, event, new_offsets, new_times)
+        if scores_from is not None and scores_to is not None:
+            _carry_scores(folder, before, after, scores_from, scores_to, old_ids, new_ids)
         _write_table(_users_path(folder, after), table)
     except CacheUnwritable:
         return False
     _drop_other_versions(folder, after)
     return True
+
+
+def _carry_scores(folder: Path, before: str, after: str, data_from: int, data_to: int, old_ids, new_ids) -> None:
+    at = np.searchsorted(new_ids, old_ids)  # every old user is still there: imports never delete
+    for score_path in folder.glob(f"scores-{before}-d{data_from}-p*.score.npy"):
+        prediction_id = int(score_path.name.split("-p")[-1].split(".")[0])
+        old_score = np.load(score_path, mmap_mode="r")
+        old_category = np.load(_scores_paths(folder, before, data_from, prediction_id)[1], mmap_mode="r")
+        score = np.full(len(new_ids), np.nan)
+        category = np.full(len(new_ids), -1, dtype=np.int8)
+        score[at], category[at] = old_score, old_category
+        new_score_path, new_category_path = _scores_paths(folder, after, data_to, prediction_id)
+        _write_atomically(new_category_path, lambda target, values=category: _save_npy(target, values))
+        _write_atomically(new_score_path, lambda target, values=score: _save_npy(target, values))
 
 
 def _events_index(folder: Path, version: str) -> Path:
