@@ -177,3 +177,36 @@ def test_an_import_carries_cached_scores_forward_and_leaves_new_users_unscored(c
     assert np.array_equal(carried.score, fresh.score, equal_nan=True)
     assert np.array_equal(carried.category, fresh.category)
     assert np.isnan(carried.score[-1])  # the import's new user
+
+
+def _table(ids, names, counts):
+    import pyarrow as pa
+
+    return pa.table({"id": pa.array(ids, pa.int64()), "name": pa.array(names, pa.string()), "n": pa.array(counts)})
+
+
+@pytest.mark.parametrize(
+    ("fresh", "expected"),
+    [
+        (_table([2], ["b"], [20]), _table([1, 2, 3], ["a", "b", "c"], [1, 20, 3])),  # numbers change only
+        (_table([3], ["C"], [3]), _table([1, 2, 3], ["a", "b", "C"], [1, 2, 3])),  # text changes only
+        (_table([2, 9], ["b", "z"], [2, 9]), _table([1, 2, 3, 9], ["a", "b", "c", "z"], [1, 2, 3, 9])),  # a new id
+        (_table([0, 3], ["y", None], [0, 30]), _table([0, 1, 2, 3], ["y", "a", "b", None], [0, 1, 2, 30])),  # below
+    ],
+)
+def test_carrying_users_replaces_touched_rows_and_keeps_id_order(fresh, expected):
+    old = _table([1, 2, 3], ["a", "b", "c"], [1, 2, 3])
+    assert columnar._carry_users(old, fresh).equals(expected)
+
+
+def test_carrying_event_times_replaces_touched_users_slices():
+    old_ids = np.array([1, 2, 3, 5])
+    old_offsets = np.array([0, 2, 3, 3, 6])
+    old_times = np.array([10, 11, 20, 50, 51, 52])
+    new_ids = np.array([1, 2, 3, 5, 8])
+    touched = np.array([2, 8])
+    offsets, times = columnar._carry_times(
+        old_offsets, old_times, old_ids, new_ids, touched, np.array([2, 2, 8]), np.array([19, 21, 80])
+    )
+    assert offsets.tolist() == [0, 2, 4, 4, 7, 8]
+    assert times.tolist() == [10, 11, 19, 21, 50, 51, 52, 80]

@@ -350,9 +350,7 @@ def carry_forward(
         if users_version(connection) != after:  # a writer committed while we read: leave it to the next load
             return False
     old_ids = old.column("id").to_numpy()
-    kept = old.filter(pc.invert(pc.is_in(old.column("id"), pa.array(touched))))
-    table = pa.concat_tables([kept, fresh.cast(old.schema)])
-    table = table.take(pc.sort_indices(table, [("id", "ascending")]))
+    table = _carry_users(old, fresh.cast(old.schema))
     new_ids = table.column("id").to_numpy()
     try:
         for event, paths in events.items():  # times first: a users file alone is a valid, smaller cache
@@ -367,6 +365,39 @@ def carry_forward(
         return False
     _drop_other_versions(folder, after)
     return True
+
+
+def _carry_users(old: pa.Table, fresh: pa.Table) -> pa.Table:
+    """`old` with the rows of `fresh` (same schema, sorted by id) replacing or joining them.
+
+    Column by column: a column the change left alone is reused as it is, a number column is
+    patched in numpy, and only a changed text column is rebuilt. Users new to the table must
+    come after every old id (ids only grow), else the whole table is re-sorted.
+    """
+    old_ids, fresh_ids = old.column("id").to_numpy(), fresh.column("id").to_numpy()
+    present = np.isin(fresh_ids, old_ids)
+    added = np.flatnonzero(~present)
+    if len(added) and len(old_ids) and fresh_ids[added].min() <= old_ids[-1]:
+        table = pa.concat_tables([old.filter(pc.invert(pc.is_in(old.column("id"), pa.array(fresh_ids)))), fresh])
+        return table.take(pc.sort_indices(table, [("id", "ascending")]))
+    replaced = np.flatnonzero(present)
+    at = np.searchsorted(old_ids, fresh_ids[replaced])
+    columns = []
+    for name in old.column_names:
+        before = old.column(name).combine_chunks()
+        after = fresh.column(name).combine_chunks()
+        if not len(added) and before.take(pa.array(at)).equals(after):
+            columns.append(before)  # untouched by this change: the same (memory-mapped) values
+        elif pa.types.is_string(before.type):
+            source = np.arange(len(old_ids) + len(added))
+            source[at] = len(old_ids) + replaced
+            source[len(old_ids) :] = len(old_ids) + added
+            columns.append(pa.concat_arrays([before, after]).take(pa.array(source)))
+        else:
+            values = np.concatenate([before.to_numpy(), after.to_numpy()[added]])
+            values[at] = after.to_numpy()[replaced]
+            columns.append(pa.array(values))
+    return pa.table(columns, schema=old.schema)
 
 
 def _carry_scores(folder: Path, before: str, after: str, data_from: int, data_to: int, old_ids, new_ids) -> None:
@@ -410,20 +441,26 @@ def _carry_times(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The next CSR: untouched users keep their old slice, touched (and new) users get `fresh_*`.
 
-    Both halves keep user order, so each is one masked copy: no per-user loop, no re-sort.
+    Untouched users come in runs (between two touched users), each one slice copy: a few
+    thousand copies for an import of thousands of users, not a pass per event.
     """
     old_lengths = np.diff(old_offsets)
-    new_touched = np.isin(new_ids, touched)
-    new_touched |= ~np.isin(new_ids, old_ids)  # users new to the store are fresh too
     fresh_pos = np.searchsorted(new_ids, fresh_users)
     lengths = np.bincount(fresh_pos, minlength=len(new_ids)).astype(np.int64)
-    untouched_old = ~np.isin(old_ids, touched)
-    at = np.searchsorted(new_ids, old_ids[untouched_old])
-    lengths[at] = old_lengths[untouched_old]
+    kept = np.flatnonzero(~np.isin(old_ids, touched))  # old positions of untouched users
+    at = np.searchsorted(new_ids, old_ids[kept])  # their new positions
+    lengths[at] = old_lengths[kept]
     offsets = np.zeros(len(new_ids) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     times = np.empty(int(offsets[-1]), dtype=np.int64)
-    fresh_slots = np.repeat(new_touched, lengths)
-    times[fresh_slots] = fresh_times
-    times[~fresh_slots] = old_times[np.repeat(untouched_old, old_lengths)]
+    if len(kept):
+        breaks = np.flatnonzero((np.diff(kept) != 1) | (np.diff(at) != 1)) + 1
+        starts, stops = np.r_[0, breaks], np.r_[breaks, len(kept)]
+        for first, last in zip(starts.tolist(), stops.tolist(), strict=True):
+            source = slice(int(old_offsets[kept[first]]), int(old_offsets[kept[last - 1] + 1]))
+            target = int(offsets[at[first]])
+            times[target : target + source.stop - source.start] = old_times[source]
+    if len(fresh_pos):
+        rank = np.arange(len(fresh_pos)) - np.searchsorted(fresh_pos, fresh_pos, side="left")
+        times[offsets[fresh_pos] + rank] = fresh_times
     return offsets, times
