@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from core import models
 from core.channels import CHANNELS, reachable_clauses
-from core.db import get_engine
+from core.db import data_version, get_engine
 from core.errors import UserError
 from core.segments import evaluate as memory
 from core.segments.definition import located_filters, truncated, validate
@@ -37,18 +37,23 @@ from core.tiers import TIERS
 def evaluator_for(engine: Engine | None = None) -> MemoryEvaluator | SqlEvaluator:
     """The evaluator for `engine`'s data: in memory when it fits, else SQL."""
     engine = engine or get_engine()
-    return MemoryEvaluator(engine) if fits_in_memory(engine) else SqlEvaluator(engine)
+    version = data_version(engine)  # read once: the choice and the store agree on one version
+    return MemoryEvaluator(engine, version) if fits_in_memory(engine, version) else SqlEvaluator(engine)
 
 
 class MemoryEvaluator:
     in_memory = True
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, version: int | None = None):
         self.engine = engine
+        self.version = version  # the data version to answer at (None: the current one, on first use)
+        self._store = None
 
     @property
     def store(self):
-        return user_store(self.engine)
+        if self._store is None:
+            self._store = user_store(self.engine, self.version)
+        return self._store
 
     def mask(self, definition, now: datetime | None = None) -> np.ndarray:
         return memory.segment_mask(definition, self.store, now)

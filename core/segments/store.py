@@ -301,11 +301,14 @@ _stores: OrderedDict[str, UserStore] = OrderedDict()
 _stores_lock = threading.Lock()
 
 
-def user_store(engine: Engine | None = None) -> UserStore:
-    """The shared store for `engine`'s current data version (loaded on first use)."""
+def user_store(engine: Engine | None = None, version: int | None = None) -> UserStore:
+    """The shared store for `engine`'s current data version (loaded on first use).
+
+    `version` is the data version when the caller has just read it (one query less per count).
+    """
     engine = engine or get_engine()
     key = engine.url.render_as_string(hide_password=False)
-    version = data_version(engine)
+    version = data_version(engine) if version is None else version
     store = _stores.get(key)
     if store is not None and store.version == version:
         return store
@@ -330,11 +333,12 @@ IN_MEMORY_USER_LIMIT = int(os.environ.get("LIKELY_IN_MEMORY_USERS", "5000000"))
 _user_counts: dict[tuple[str, int], int] = {}
 
 
-def fits_in_memory(engine: Engine | None = None) -> bool:
+def fits_in_memory(engine: Engine | None = None, version: int | None = None) -> bool:
     """Whether the user table is small enough for the in-memory store (LIKELY_IN_MEMORY_USERS,
     default 5,000,000 users); above it counts and exports run as SQL on the database."""
     engine = engine or get_engine()
-    key = (engine.url.render_as_string(hide_password=False), data_version(engine))
+    version = data_version(engine) if version is None else version
+    key = (engine.url.render_as_string(hide_password=False), version)
     if key not in _user_counts:
         with engine.connect() as connection:
             _user_counts[key] = int(connection.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one())
