@@ -42,7 +42,9 @@ def _python_csv(header: list[str], rows: list[list]) -> bytes:
 def test_text_columns_match_csv_writer_after_neutralising():
     buffer = io.BytesIO()
     rows = write_csv(buffer, ["a", "b"], [[TRICKY, list(reversed(TRICKY))]])
-    expected = _python_csv(["a", "b"], [[neutralise(x), neutralise(y)] for x, y in zip(TRICKY, reversed(TRICKY))])
+    expected = _python_csv(
+        ["a", "b"], [[neutralise(x), neutralise(y)] for x, y in zip(TRICKY, reversed(TRICKY), strict=True)]
+    )
     assert rows == len(TRICKY)
     assert buffer.getvalue() == expected
 
