@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import io
 import sys
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -37,8 +39,7 @@ def neutralise(value: str | None) -> str | None:
 
 _RISKY_FIRST = np.zeros(256, dtype=bool)
 _RISKY_FIRST[[ord(c) for c in FORMULA_STARTS]] = True
-_QUOTE_BYTES = np.zeros(256, dtype=bool)
-_QUOTE_BYTES[[ord(c) for c in ',"\r\n']] = True
+_QUOTE_SPECIALS = (b",", b'"', b"\r", b"\n")
 
 
 def _utf8(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +76,8 @@ def _quoted(values: pa.Array) -> pa.Array:
     if len(values) == 0:
         return values
     raw, bounds = _utf8(values)
-    if not _QUOTE_BYTES[raw[bounds[0] : bounds[-1]]].any():  # one pass over the bytes: usually nothing to do
+    blob = raw[bounds[0] : bounds[-1]].tobytes()
+    if not any(special in blob for special in _QUOTE_SPECIALS):  # memchr-fast: usually nothing to do
         return values
     needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
     escaped = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
@@ -85,8 +87,9 @@ def _quoted(values: pa.Array) -> pa.Array:
 def _lines(columns: Sequence[pa.Array]) -> pa.Array:
     """Each row's CSV line, "\\r\\n" included; a null cell is an empty field."""
     cells = [_quoted(column.cast(pa.string())) for column in columns]
-    joined = pc.binary_join_element_wise(*cells, ",", null_handling="replace", null_replacement="")
-    return pc.binary_join_element_wise(joined, "", "\r\n")
+    # The line end rides on the last cell, so the whole line is one join over the columns.
+    cells[-1] = pc.binary_join_element_wise(cells[-1], "\r\n", "", null_handling="replace", null_replacement="")
+    return pc.binary_join_element_wise(*cells, ",", null_handling="replace", null_replacement="")
 
 
 def _payload(lines: pa.Array) -> memoryview:
@@ -122,8 +125,7 @@ class CsvWriter:
         else:
             self._out.write(bytes(payload).decode("utf-8"))
 
-    def write(self, columns: Sequence[pa.Array | pa.ChunkedArray | Sequence]) -> None:
-        """One batch: a column per header field, all the same length."""
+    def _format(self, columns: Sequence) -> tuple[pa.Array | None, int]:
         arrays = []
         for column, is_text in zip(columns, self._text, strict=True):
             array = column if isinstance(column, (pa.Array, pa.ChunkedArray)) else pa.array(column)
@@ -131,9 +133,34 @@ class CsvWriter:
                 array = array.combine_chunks()
             arrays.append(neutralise_column(array) if is_text else array)
         if not arrays or len(arrays[0]) == 0:
+            return None, 0
+        return _lines(arrays), len(arrays[0])
+
+    def _emit(self, formatted: tuple[pa.Array | None, int]) -> None:
+        lines, rows = formatted
+        if lines is not None:
+            self._write(_payload(lines))
+            self.rows += rows
+
+    def write(self, columns: Sequence[pa.Array | pa.ChunkedArray | Sequence]) -> None:
+        """One batch: a column per header field, all the same length."""
+        self._emit(self._format(columns))
+
+    def write_all(self, batches: Iterable[Sequence], workers: int = 2) -> None:
+        """Every batch, in order, formatting up to `workers` batches at once (Arrow kernels release
+        the GIL); at most `workers` formatted batches wait, so memory stays bounded."""
+        if workers <= 1:
+            for columns in batches:
+                self.write(columns)
             return
-        self._write(_payload(_lines(arrays)))
-        self.rows += len(arrays[0])
+        pending: deque[Future] = deque()
+        with ThreadPoolExecutor(workers, thread_name_prefix="csv") as pool:
+            for columns in batches:
+                pending.append(pool.submit(self._format, columns))
+                if len(pending) >= workers:
+                    self._emit(pending.popleft().result())
+            while pending:
+                self._emit(pending.popleft().result())
 
 
 def open_output(target: IO | str | Path) -> tuple[IO, bool]:
@@ -155,8 +182,7 @@ def write_csv(
     out, owned = open_output(target)
     try:
         writer = CsvWriter(out, header, text)
-        for columns in batches:
-            writer.write(columns)
+        writer.write_all(batches)
         return writer.rows
     finally:
         if owned:
