@@ -88,7 +88,7 @@ def _random_prediction(engine) -> int:
             [prediction.id] * len(ids), ids.tolist(), scores.tolist(), categories_for(scores).tolist(), strict=True
         )
         bulk_insert(session.connection(), "prediction_scores", ("prediction_id", "user_id", "score", "category"), rows)
-        bump_data_version(session)
+        bump_data_version(session, users_changed=False)
         return prediction.id
 
 

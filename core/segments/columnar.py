@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,7 @@ def _write_atomically(path: Path, write) -> None:
     The cache is an optimisation: where the folder cannot be written (a read-only database,
     a full disk) the store simply loads from the database, as it would without the cache.
     """
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(partial)
