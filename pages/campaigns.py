@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import campaigns as cc
 from core.campaigns.draft import ComposerDraft
+from core.csvout import frame_csv_bytes
 from core.db import get_engine
 from core.errors import UserError
 from core.markup import plain
@@ -76,7 +77,7 @@ def _outbox(engine) -> None:
         st.caption(f"Showing the latest {RECENT_OUTBOX_ROWS:,}; the CSV holds all {len(rows):,}.")
     st.download_button(
         "Download CSV",
-        data=rows.to_csv(index=False).encode("utf-8"),
+        data=frame_csv_bytes(rows),  # formula-safe, like every CSV we write
         file_name="outbox.csv",
         mime="text/csv",
         disabled=rows.empty,
