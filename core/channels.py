@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 CHANNELS: dict[str, str] = {
     "push_ios": "iOS push",
@@ -29,3 +30,19 @@ def reachable_masks(users: pd.DataFrame) -> dict[str, np.ndarray]:
     masks["email"] = users["email"].notna().to_numpy() & users["email_opt_in"].to_numpy(dtype=bool)
     masks["in_app"] = np.ones(len(users), dtype=bool)
     return masks
+
+
+def reachable_clauses() -> dict[str, sa.ColumnElement[bool]]:
+    """`reachable_masks` as SQL over users (a NULL flag counts as no, as in the masks)."""
+    from core.models import User  # models import nothing from here; kept local to stay light
+
+    users = User.__table__.c
+
+    def yes(column) -> sa.ColumnElement[bool]:
+        return sa.func.coalesce(column, sa.false()) == sa.true()
+
+    push_ok = sa.and_(yes(users.has_push_token), yes(users.push_opt_in))
+    clauses = {channel: sa.and_(push_ok, users.platform == name) for channel, name in PUSH_PLATFORM.items()}
+    clauses["email"] = sa.and_(users.email.is_not(None), yes(users.email_opt_in))
+    clauses["in_app"] = sa.true()
+    return clauses

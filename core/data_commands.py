@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from core.arguments import count_arg, seed_arg
 from core.db import get_engine
-from core.demo import ensure_demo_database
 from core.importer import import_events, import_users
 from core.instants import instant_arg
 from core.progress import printer
@@ -43,5 +42,7 @@ def _import(args) -> int:
 
 
 def _setup(args) -> int:
+    from core.demo import ensure_demo_database  # trains models (scikit-learn): only `setup` pays for it
+
     ensure_demo_database(get_engine(), args.users, printer("setup "))
     return 0

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,8 +145,13 @@ def data_version(engine: Engine | None = None) -> int:
     return int(value) if value is not None else 0
 
 
-def bump_data_version(session: Session) -> None:
-    """Mark the data as changed, so in-memory caches reload."""
+def bump_data_version(session: Session, *, users_changed: bool = True) -> None:
+    """Mark the data as changed, so in-memory caches reload.
+
+    `users_changed` (the safe default) also gives users, events and their facts a new
+    `users_version`, the key of the columnar cache (core.segments.columnar); only a change
+    that leaves them alone (prediction scores) passes False and keeps that cache.
+    """
     from core.models import AppMeta
 
     row = session.get(AppMeta, "data_version")
@@ -153,3 +159,16 @@ def bump_data_version(session: Session) -> None:
         session.add(AppMeta(key="data_version", value="1"))
     else:
         row.value = str(int(row.value) + 1)
+    if users_changed:
+        session.merge(AppMeta(key=USERS_VERSION_KEY, value=uuid.uuid4().hex))
+
+
+USERS_VERSION_KEY = "users_version"
+
+
+def users_version(connection) -> str:
+    """The token of the current users, events and facts (random, so a recreated file never reuses one)."""
+    from core.models import AppMeta
+
+    value = connection.execute(select(AppMeta.value).where(AppMeta.key == USERS_VERSION_KEY)).scalar()
+    return value or "none"

@@ -21,7 +21,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Engine, select
 
 from core import facts, leases, models, safejson
-from core.db import bulk_insert, bump_data_version, session_scope
+from core.db import bulk_insert, bump_data_version, session_scope, users_version
 from core.errors import UserError
 from core.instants import parse_instant
 
@@ -337,8 +337,18 @@ def _db_ts(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _known_users(session) -> dict[str, int]:
-    return dict(session.execute(select(models.User.external_id, models.User.id)).all())
+_LOOKUP_CHUNK = 5_000
+
+
+def _known_users(session, external_ids) -> dict[str, int]:
+    """users.id of those of `external_ids` that exist: only the file's users are read, not everyone."""
+    wanted = sorted(set(external_ids))
+    known: dict[str, int] = {}
+    users = models.User.__table__.c
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[start : start + _LOOKUP_CHUNK]
+        known.update(session.execute(select(users.external_id, users.id).where(users.external_id.in_(chunk))).all())
+    return known
 
 
 @leases.exclusive("import", what="another import")
@@ -368,13 +378,16 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
         raise UserError(f"{name}: there are no rows under the header; nothing was imported")
 
     created = updated = 0
+    touched_external: list[str] = []
     with session_scope(engine) as session:
-        known = _known_users(session)
+        known = _known_users(session, seen)
         connection = session.connection()
+        before = _versions(connection)
         inserts: list[tuple] = []
         for line, row in _rows(source, "users"):
             clean = _clean_user(row, line, problems)
             assert clean is not None  # validated above
+            touched_external.append(clean["external_id"])
             if clean["external_id"] in known:
                 fields = {k: v for k, v in clean.items() if k != "external_id"}
                 if fields:
@@ -406,8 +419,14 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
                 created += _insert_users(connection, inserts)
                 say(f"wrote {created + updated:,} users")
         created += _insert_users(connection, inserts)
-        facts.refresh(session)
+        known = _known_users(session, touched_external) if created else known
+        touched = [known[external] for external in touched_external]
+        say("refreshing per-user facts")
+        facts.refresh_users(session, touched)
         bump_data_version(session)
+        session.flush()
+        after = _versions(session.connection())
+    _update_cache(engine, before, after, touched, say)
     say(f"imported {rows:,} users ({created:,} new, {updated:,} updated)")
     return ImportResult(rows=rows, created_users=created, updated_users=updated)
 
@@ -459,14 +478,15 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
 
     with session_scope(engine) as session:
         connection = session.connection()
-        known = _known_users(session)
+        before = _versions(connection)
+        known = _known_users(session, user_ids)
         new_users = [
             (external, None, None, None, None, None, None, None, False, False, False, stable_bucket(external))
             for external in sorted(user_ids - known.keys())
         ]
         created = _insert_users(connection, new_users)
         if created:
-            known = _known_users(session)
+            known = _known_users(session, user_ids)
         batch: list[tuple] = []
         written = 0
         for line, row in _rows(source, "events"):
@@ -476,11 +496,31 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
                 written += _insert_events(connection, batch)
                 say(f"wrote {written:,} / {rows:,} events")
         written += _insert_events(connection, batch)
+        touched = [known[external] for external in user_ids]
         say("refreshing per-user facts")
-        facts.refresh(session)
+        facts.refresh_users(session, touched)
         bump_data_version(session)
+        session.flush()
+        after = _versions(session.connection())
+    _update_cache(engine, before, after, touched, say)
     say(f"imported {written:,} events ({created:,} new users)")
     return ImportResult(rows=written, created_users=created)
+
+
+def _versions(connection) -> tuple[str, int]:
+    """(users version, data version) as this transaction sees them."""
+    data = connection.execute(select(models.AppMeta.value).where(models.AppMeta.key == "data_version")).scalar()
+    return users_version(connection), int(data or 0)
+
+
+def _update_cache(
+    engine: Engine, before: tuple[str, int], after: tuple[str, int], touched: list[int], say: Callable[[str], None]
+) -> None:
+    """Carry the columnar cache of the data before this import over to the new data, touched users only."""
+    from core.segments import columnar  # segments import the importer's constants: imported here
+
+    if columnar.carry_forward(engine, before[0], after[0], touched, scores_from=before[1], scores_to=after[1]):
+        say("updated the columnar cache")
 
 
 def _insert_events(connection, rows: list[tuple]) -> int:

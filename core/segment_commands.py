@@ -94,7 +94,7 @@ def _save(args) -> int:
 
 
 def _names(engine) -> dict[int, str]:
-    return {p.id: p.name for p in segments.user_store(engine).predictions.values()}
+    return {p.id: p.name for p in segments.evaluator_for(engine).predictions().values()}
 
 
 def _count(args) -> int:

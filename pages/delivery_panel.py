@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.delivery import config as delivery_config
 from core.errors import UserError
+from core.markup import plain
 from core.timeutil import utcnow
 from core.worker import read_status
 
@@ -39,7 +40,7 @@ def _providers(engine) -> None:
     try:
         settings = delivery_config.load_settings(engine)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         settings = delivery_config.DeliverySettings()
     if not settings.live:
         st.info(
@@ -99,7 +100,7 @@ def _providers(engine) -> None:
             try:
                 delivery_config.save_settings(engine, chosen)
             except UserError as error:
-                st.error(f"{error}. Nothing was changed.")
+                st.error(plain(f"{error}. Nothing was changed."))
             else:
                 st.session_state["dp_saved"] = "Channels saved: the worker uses them from its next cycle."
                 for key in ("dp_smtp_url", "dp_webhook_secret"):  # a typed secret is not kept in the session
@@ -126,7 +127,7 @@ def _test_message(engine, settings) -> None:
         try:
             answer = delivery_config.send_test_message(engine, settings, channel, recipient)
         except UserError as error:
-            st.error(str(error))
+            st.error(plain(error))
         else:
             st.code(answer, language=None, wrap_lines=True)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from core.campaigns import list_campaigns
+from core.campaigns.dispatch import outbox_frame
+from core.csvout import frame_csv_bytes
 from core.delivery import config as delivery_config
 from core.delivery import outbox
 from core.errors import UserError
+from core.markup import plain
 from core.timeutil import utcnow
 from core.worker import read_status
 
@@ -26,7 +31,7 @@ def _channels_line(engine) -> None:
     try:
         settings = delivery_config.load_settings(engine)
     except UserError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     if not settings.live:
         st.info(
@@ -106,3 +111,15 @@ def render(engine) -> None:
     st.subheader("Latest messages")
     st.dataframe(outbox.recent_messages(engine, chosen, RECENT), hide_index=True, width="stretch")
     st.caption(f"The latest {RECENT:,} messages by send time.")
+    st.download_button(
+        "Download CSV",
+        data=partial(_outbox_csv, engine, chosen),  # built on click, never on every rerun
+        file_name="outbox.csv",
+        mime="text/csv",
+        on_click="ignore",
+        help="Every message of this view, formula-safe like every CSV Likely writes.",
+    )
+
+
+def _outbox_csv(engine, campaign_id: int | None) -> bytes:
+    return frame_csv_bytes(outbox_frame(engine, campaign_id))

@@ -84,20 +84,21 @@ def _load(definition: segments.SegmentDefinition, current: dict | None) -> None:
 # --- filter widgets ---------------------------------------------------------------------
 
 
-def _store():
-    return segments.user_store(engine)
+def _data():
+    """The one evaluator (in memory, or SQL on data too big for memory) for every figure and picker."""
+    return segments.evaluator_for(engine)
 
 
 def _full_predictions() -> dict[int, str]:
-    return {p.id: p.name for p in _store().predictions.values() if p.kind == "full"}
+    return {p.id: p.name for p in _data().predictions().values() if p.kind == "full"}
 
 
 def _all_predictions() -> dict[int, str]:
-    return {p.id: f"{p.name} ({p.kind})" if p.kind != "full" else p.name for p in _store().predictions.values()}
+    return {p.id: f"{p.name} ({p.kind})" if p.kind != "full" else p.name for p in _data().predictions().values()}
 
 
 def _events() -> list[str]:
-    return sorted(_store().event_names)
+    return sorted(_data().event_names())
 
 
 def _default_spec(kind: str) -> dict | None:
@@ -116,9 +117,9 @@ def _default_spec(kind: str) -> dict | None:
         "purchase_count": {"min": 1, "max": None},
         "money_spent": {"min": 50.0, "max": None},
         "platform": {"values": ["iOS"]},
-        "country": {"values": _store().most_common("country", 1)},
-        "language": {"values": _store().most_common("language", 1)},
-        "timezone": {"values": _store().most_common("timezone", 1)},
+        "country": {"values": _data().most_common("country", 1)},
+        "language": {"values": _data().most_common("language", 1)},
+        "timezone": {"values": _data().most_common("timezone", 1)},
         "push_enabled": {"value": True},
         "email_subscribed": {"value": True},
         "random_bucket": {"min": 0, "max": 999},
@@ -216,7 +217,7 @@ def _render_filter(uid: int, kind: str, where: tuple[str, int, int] | None = Non
             label = "In the last (days)" if kind == "recent_sessions" else "In the last (days, empty = ever)"
             spec["days"] = cols[2].number_input(label, min_value=1, step=1, key=k + "days")
     elif kind in ("platform", "country", "language", "timezone"):
-        options = list(PLATFORMS) if kind == "platform" else _store().values_of(kind)
+        options = list(PLATFORMS) if kind == "platform" else _data().values_of(kind)
         spec["values"] = st.multiselect(LABELS[kind], options, key=k + "values")
     elif kind in ("push_enabled", "email_subscribed"):
         answer = cols[0].radio(LABELS[kind], ["yes", "no"], horizontal=True, key=k + "value")

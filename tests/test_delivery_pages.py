@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core import worker
 from core.campaigns import CampaignSpec, launch
 from core.delivery import config as delivery_config
+from core.markup import plain
 from core.models import OutboxMessage
 from core.timeutil import utcnow
 from tests.campaign_fixtures import MESSAGE, NO_CONTROL
@@ -116,7 +117,9 @@ def test_an_incomplete_channel_setup_is_refused_and_changes_nothing(app_database
     at.selectbox(key="dp_provider_email").set_value("smtp")
     [save] = [b for b in at.button if b.label == "Save channels"]
     save.click().run()
-    assert at.error[0].value == "email goes by SMTP but no SMTP URL is set (LIKELY_SMTP_URL). Nothing was changed."
+    assert at.error[0].value == plain(
+        "email goes by SMTP but no SMTP URL is set (LIKELY_SMTP_URL). Nothing was changed."
+    )
     assert delivery_config.load_settings(app_database, {}).providers["email"] == "demo"
 
 

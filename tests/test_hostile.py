@@ -231,8 +231,8 @@ def test_data_too_big_for_memory_is_counted_and_exported_in_sql(demo_engine, mon
     def no_store(*_args, **_kwargs):
         raise AssertionError("the in-memory store was loaded")
 
-    monkeypatch.setattr("core.segments.evaluate.user_store", no_store)
-    monkeypatch.setattr("core.segments.export.user_store", no_store)
+    monkeypatch.setattr(store.UserStore, "__init__", no_store)
+    store.clear_cache()
     assert segments.count(lapsed, demo_engine, now) == expected_count > 0
     assert segments.matching_user_ids(lapsed, demo_engine, now).tolist() == expected_ids.tolist()
-    assert sum(len(chunk) for chunk in export_chunks(lapsed, demo_engine, now)) == expected_count
+    assert sum(len(columns[0]) for columns in export_chunks(lapsed, demo_engine, now)) == expected_count

@@ -135,7 +135,7 @@ def respond(engine: Engine, now: datetime) -> int:
                 for u, n, t, v in events.itertuples(index=False)
             ]
             bulk_insert(session.connection(), "events", ("user_id", "name", "ts", "value", "properties"), rows)
-            facts.refresh(session)
+            facts.refresh_users(session, {int(u) for u in events.iloc[:, 0]})  # only who answered
             bump_data_version(session)
         session.merge(AppMeta(key=WATERMARK_KEY, value=now.isoformat(timespec="seconds")))
     return len(events)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from sqlalchemy.orm import defer
 
 from core import models
 from core.arguments import row_id
+from core.csvout import fixed_decimals, write_csv
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
 from core.predictions.model import TrainedModel
@@ -146,7 +146,7 @@ def write_scores(session, prediction_id: int, user_ids: np.ndarray, probabilitie
             strict=True,
         )
         bulk_insert(connection, "prediction_scores", ("prediction_id", "user_id", "score", "category"), rows)
-    bump_data_version(session)
+    bump_data_version(session, users_changed=False)
 
 
 def load_scores(engine: Engine, prediction_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,23 +176,26 @@ def user_score(engine: Engine, prediction_id: int, user_id: int) -> tuple[float,
 
 
 def export_scores(engine: Engine, name_or_id: str | int, path: str | Path) -> int:
-    """Write `user_id,score,category` for every scored user to a CSV file; returns the row count."""
+    """Write `user_id,score,category` for every scored user to a CSV file; returns the row count.
+
+    Through the product's one CSV writer (core.csvout): user ids are neutralised as user text.
+    """
     prediction = find_prediction(engine, name_or_id)
-    written = 0
-    with engine.connect() as connection, open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["user_id", "score", "category"])
-        result = connection.execution_options(stream_results=True).execute(
-            text(
-                "SELECT u.external_id, s.score, s.category FROM prediction_scores s "
-                "JOIN users u ON u.id = s.user_id WHERE s.prediction_id = :p ORDER BY s.user_id"
-            ),
-            {"p": prediction.id},
-        )
-        for batch in result.partitions(50_000):
-            writer.writerows((external, f"{score:.2f}", category) for external, score, category in batch)
-            written += len(batch)
-    return written
+
+    def batches():
+        with engine.connect() as connection:
+            result = connection.execution_options(stream_results=True).execute(
+                text(
+                    "SELECT u.external_id, s.score, s.category FROM prediction_scores s "
+                    "JOIN users u ON u.id = s.user_id WHERE s.prediction_id = :p ORDER BY s.user_id"
+                ),
+                {"p": prediction.id},
+            )
+            for batch in result.partitions(100_000):
+                external, score, category = zip(*batch, strict=True)
+                yield [external, fixed_decimals(np.array(score, dtype=float)), category]
+
+    return write_csv(path, ["user_id", "score", "category"], batches(), text=[True, False, True])
 
 
 def save_prediction(session, **fields) -> int:
@@ -216,7 +219,7 @@ def delete_prediction(engine: Engine, prediction_id: int) -> None:
     with session_scope(engine) as session:
         session.execute(delete(models.PredictionScore).where(models.PredictionScore.prediction_id == prediction_id))
         session.execute(delete(models.Prediction).where(models.Prediction.id == prediction_id))
-        bump_data_version(session)
+        bump_data_version(session, users_changed=False)
 
 
 def stored_model(engine: Engine, prediction: PredictionInfo) -> TrainedModel:

@@ -1,9 +1,12 @@
 """Segments: who a campaign or an analyst targets, defined once, counted live, exported at scale.
 
 A definition (see `definition.py` and docs/segments.md) is a small JSON document of filter
-groups, parsed once at each edge into a frozen `SegmentDefinition` that core functions take. Each filter (`filters.py`) renders three ways: an in-memory numpy mask over the
-shared user store (`store.py`, loaded once per data version) for exact live counts, a
-parameterised SQL clause (`sql.py`) for exports and very large databases, and a sentence.
+groups, parsed once at each edge into a frozen `SegmentDefinition` that core functions take.
+Each filter (`filters.py`) renders three ways: an in-memory numpy mask over the shared user
+store (`store.py`, loaded once per data version from the columnar cache, `columnar.py`) for
+exact live counts, a parameterised SQL clause (`sql.py`) for very large databases, and a
+sentence. `evaluator_for` (`evaluator.py`) picks memory or SQL once, and every answer goes
+through it.
 """
 
 from core.segments.definition import (
@@ -37,6 +40,7 @@ from core.segments.evaluate import (
     segment_mask,
     total_users,
 )
+from core.segments.evaluator import evaluator_for
 from core.segments.filters import FILTERS
 from core.segments.library import (
     SavedSegment,
@@ -76,6 +80,7 @@ __all__ = [
     "describe",
     "dumps",
     "empty_definition",
+    "evaluator_for",
     "explain_user",
     "filter_sentence",
     "funnel",

@@ -10,16 +10,28 @@ ago, push enabled. Figures:
   mask_floor_p50_ms             the same filters as bare numpy masks over ready arrays (the floor)
   windowed_*                    "3+ sessions in the last D days": first use (loads the session times),
                                 then per count as D changes, and per count with a new minimum
-  export_rows_per_s             a CSV export of every scored user (written to bench-data/)
-  export_peak_mb                tracemalloc peak during a second, traced export
+  store_cold_load_ms            a fresh load of the store and the prediction's scores (columnar cache)
+  import_10k_events_to_count_ms import 10,000 sessions (core.importer), then the next count
+  first_recent_sessions_ms      the first "3+ sessions in the last 14 days" count after that import
+  export_rows_per_s             a CSV export of every scored user, in process (written to bench-data/)
+  export_peak_rss_mb, cli_export_s
+                                the same export as `python -m core segment export`: its process's
+                                peak RSS and wall time
+  cli_count_ms                  `python -m core segment count` of the definition: the whole process
+  drag_payload_bytes            the live drag's per-score cumulative arrays of the prediction, as JSON
+  duckdb_*                      the named peer: DuckDB over the same columns (the store's Arrow table):
+                                the definition's count, and a CSV COPY of the same users (raw values,
+                                no formula neutralisation)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
-import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +40,7 @@ import numpy as np
 from core import models
 from core.db import bulk_insert, bump_data_version, init_db, make_engine, session_scope
 from core.progress import printer
+from core.segments.definition import SegmentDefinition
 from core.summary import user_count
 from core.timeutil import utcnow
 
@@ -76,14 +89,15 @@ def _random_prediction(engine) -> int:
             [prediction.id] * len(ids), ids.tolist(), scores.tolist(), categories_for(scores).tolist(), strict=True
         )
         bulk_insert(session.connection(), "prediction_scores", ("prediction_id", "user_id", "score", "category"), rows)
-        bump_data_version(session)
+        bump_data_version(session, users_changed=False)
         return prediction.id
 
 
 def run_bench(users: int, directory: str = "bench-data", repeat: int = 50, random_scores: bool = False) -> dict:
+    from core.importer import import_events
     from core.segments import count, parse_definition, sql_count
     from core.segments.export import export_csv
-    from core.segments.store import user_store
+    from core.segments.store import clear_cache, user_store
 
     say = printer("bench ")
     path = Path(directory).resolve() / f"bench-{users}.db"
@@ -170,11 +184,31 @@ def run_bench(users: int, directory: str = "bench-data", repeat: int = 50, rando
     export_s = time.perf_counter() - t
     with open(out, encoding="utf-8") as handle:
         lines = sum(1 for _ in handle) - 1
-    say("exporting again under tracemalloc for the peak")
-    tracemalloc.start()
-    export_csv(everyone, os.devnull, engine, now)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+
+    say("a cold store load (from the columnar cache)")
+    clear_cache()
+    t = time.perf_counter()
+    user_store(engine).scores(prediction)
+    cold_ms = (time.perf_counter() - t) * 1000
+
+    say("importing 10,000 events, then the next count")
+    events_file = path.with_suffix(".events.csv")
+    _write_events(events_file, users, now)
+    t = time.perf_counter()
+    import_events(engine, events_file)
+    count(parse_definition(definition), engine, now)
+    import_ms = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    count(parse_definition({"groups": [{"filters": [{"type": "recent_sessions", "min": 3, "days": 14}]}]}), engine, now)
+    first_recent_ms = (time.perf_counter() - t) * 1000
+
+    say("the CLI: one count, one export (separate processes)")
+    _saved(engine, "Bench definition", parse_definition(definition))
+    _saved(engine, "Bench everyone", everyone)
+    cli_count_s, _ = _cli(path, ["segment", "count", "Bench definition", "--now", now.isoformat()])
+    cli_export_s, cli_export_rss = _cli(path, ["segment", "export", "Bench everyone", "-o", str(out)])
+
+    peers = _duckdb_peers(user_store(engine), prediction, now, out.with_suffix(".duckdb.csv"))
     return {
         "users": users,
         "scores": scores_kind,
@@ -182,6 +216,7 @@ def run_bench(users: int, directory: str = "bench-data", repeat: int = 50, rando
         "count": size,
         "sql_count": sql_size,
         "store_load_s": round(load_s, 2),
+        "store_cold_load_ms": round(cold_ms),
         "count_p50_ms": count_p50,
         "count_p95_ms": count_p95,
         "sql_count_p50_ms": _ms(sql_samples)[0],
@@ -189,10 +224,120 @@ def run_bench(users: int, directory: str = "bench-data", repeat: int = 50, rando
         "windowed_first_use_s": round(windowed_load_s, 2),
         "windowed_count_p50_ms": _ms(windowed_samples)[0],
         "windowed_new_min_p50_ms": _ms(new_k_samples)[0],
+        "import_10k_events_to_count_ms": round(import_ms),
+        "first_recent_sessions_ms": round(first_recent_ms),
         "export_rows": rows,
         "export_file_rows": lines,
         "export_count": expected,
         "export_s": round(export_s, 2),
         "export_rows_per_s": round(rows / export_s) if export_s else None,
-        "export_peak_mb": round(peak / 1e6, 1),
+        "export_peak_rss_mb": cli_export_rss,
+        "cli_export_s": round(cli_export_s, 2),
+        "cli_count_ms": round(cli_count_s * 1000),
+        "drag_payload_bytes": drag_payload_bytes(user_store(engine).scores(prediction).score),
+        **peers,
+    }
+
+
+def _write_events(target: Path, users: int, now) -> None:
+    """10,000 sessions of random demo users (seed external ids) in the last three days."""
+    rng = np.random.default_rng(11)
+    who = rng.integers(1, users + 1, 10_000)
+    seconds = rng.integers(60, 3 * 86_400, 10_000)
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write("user_id,event,timestamp\n")
+        for user, ago in zip(who.tolist(), seconds.tolist(), strict=True):
+            handle.write(f"u{user:07d},session,{(now - timedelta(seconds=ago)).isoformat()}Z\n")
+
+
+def _saved(engine, name: str, definition: SegmentDefinition) -> None:
+    from core.segments import list_segments, save_segment, update_segment
+
+    existing = {s.name: s for s in list_segments(engine)}
+    if name in existing:
+        update_segment(engine, existing[name].id, definition)
+    else:
+        save_segment(engine, name, definition)
+
+
+_PEAK_RSS = (
+    "import runpy, sys\n"
+    "sys.argv = ['core', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('core', run_name='__main__')\n"
+    "finally:\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        peak = next(line.split()[1] for line in status if line.startswith('VmHWM'))\n"
+    "    print('peak-rss-kb', peak, file=sys.stderr)\n"
+)
+
+
+def _cli(database: Path, command: list[str]) -> tuple[float, float | None]:
+    """Wall seconds and peak RSS (MB) of one `python -m core ...` process on the bench database.
+
+    The peak is the process's own VmHWM: ru_maxrss of a child also counts the pages it shared
+    with this (large) process between fork and exec.
+    """
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}: {done.stderr[-500:]}")
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("peak-rss-kb")]
+    return elapsed, round(int(peaks[-1]) / 1024, 1) if peaks else None
+
+
+def drag_payload_bytes(score: np.ndarray) -> int:
+    """Size of what the live drag sends once per prediction: per integer score 0-100, the users and
+    expected performers below it and at most it (4 arrays of 101 numbers), as JSON."""
+    scores = np.sort(score[~np.isnan(score)])
+    expected = np.concatenate(([0.0], np.cumsum(scores / 100)))
+    marks = np.arange(101)
+    below, at_most = np.searchsorted(scores, marks, "left"), np.searchsorted(scores, marks, "right")
+    payload = {
+        "users_below": below.tolist(),
+        "users_at_most": at_most.tolist(),
+        "expected_below": np.round(expected[below], 2).tolist(),
+        "expected_at_most": np.round(expected[at_most], 2).tolist(),
+    }
+    return len(json.dumps(payload, separators=(",", ":")))
+
+
+def _duckdb_peers(store, prediction: int, now, out: Path) -> dict:
+    """DuckDB over the same columns (the store's Arrow table plus the scores): count and CSV COPY."""
+    import duckdb
+    import pyarrow as pa
+
+    table = store.table.append_column("score", pa.array(store.scores(prediction).score, from_pandas=True))
+    cut = np.datetime64(now - timedelta(days=30), "us").astype(np.int64)
+    connection = duckdb.connect()
+    connection.register("users", table)
+    sql = (
+        "SELECT count(*) FROM users WHERE score BETWEEN 50 AND 100 AND platform IN ('iOS', 'Android')"
+        f" AND last_used_us > {int(cut)} AND push_opt_in = 1 AND has_push_token = 1"
+    )
+    connection.execute(sql).fetchall()
+    samples = []
+    for _ in range(20):
+        t = time.perf_counter()
+        connection.execute(sql).fetchall()
+        samples.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    connection.execute(
+        "COPY (SELECT external_id, first_name, email, platform, country, language, timezone, created_us,"
+        " first_used_us, last_used_us, session_count, push_opt_in, email_opt_in, score FROM users"
+        f" WHERE score IS NOT NULL ORDER BY id) TO '{out}' (HEADER, DELIMITER ',')"
+    )
+    copy_s = time.perf_counter() - t
+    connection.close()
+    return {
+        "duckdb_count_p50_ms": _ms(samples)[0],
+        "duckdb_copy_rows_per_s": round(int(np.count_nonzero(~np.isnan(table.column("score").to_numpy()))) / copy_s),
     }

@@ -15,8 +15,8 @@ from core.db import get_engine
 from core.errors import UserError
 from core.segments.definition import Located, SegmentDefinition, located_filters, truncated
 from core.segments.filters import FILTERS, USER_FACTS, USERS, FilterError
-from core.segments.sql import as_naive_utc, sql_count, sql_user_ids
-from core.segments.store import UserStore, fits_in_memory, user_store
+from core.segments.sql import as_naive_utc
+from core.segments.store import UserStore
 from core.tiers import TIERS
 
 
@@ -78,36 +78,32 @@ def segment_mask(
     return result
 
 
+def _evaluator(engine: Engine | None):
+    from core.segments.evaluator import evaluator_for  # the seam builds on this module: imported here
+
+    return evaluator_for(engine)
+
+
 def matching_user_ids(
     definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None
 ) -> np.ndarray:
     """The users the definition keeps: sorted int64 users.id."""
-    if not fits_in_memory(engine):
-        return sql_user_ids(definition, engine, now)
-    store = user_store(engine)
-    return store.ids[segment_mask(definition, store, now)]
+    return _evaluator(engine).user_ids(definition, now)
 
 
 def pending_event_loads(definition: SegmentDefinition, engine: Engine | None = None) -> list[str]:
     """Events whose every timestamp this definition needs and the in-memory store has not loaded
-    yet: the next count reads them once (about a minute for sessions at a million users)."""
-    if not fits_in_memory(engine):
-        return []
-    store = user_store(engine)
-    needed = {item.kind.event_times_used(item.spec) for item in located_filters(definition)} - {None}
-    return sorted(event for event in needed if not store.has_event_times(event))
+    yet: the next count reads them once (from the columnar cache when it holds them)."""
+    return _evaluator(engine).pending_event_loads(definition)
 
 
 def count(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> int:
     """The exact audience size (in memory; as one SQL COUNT when the data is too big for memory)."""
-    if not fits_in_memory(engine):
-        return sql_count(definition, engine, now)
-    store = user_store(engine)
-    return int(np.count_nonzero(segment_mask(definition, store, now)))
+    return _evaluator(engine).count(definition, now)
 
 
 def total_users(engine: Engine | None = None) -> int:
-    return user_store(engine).size
+    return _evaluator(engine).total_users()
 
 
 @dataclass(frozen=True)
@@ -122,8 +118,11 @@ def funnel(
     definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None, names=None
 ) -> list[FunnelStep]:
     """Audience size after each filter, in reading order (groups, then exclusions)."""
-    store, now = user_store(engine), as_naive_utc(now)
-    return _funnel(definition, store, now, {}, names)
+    return _evaluator(engine).funnel(definition, now, names)
+
+
+def memory_funnel(definition: SegmentDefinition, store: UserStore, now: datetime | None, names) -> list[FunnelStep]:
+    return _funnel(definition, store, as_naive_utc(now), {}, names)
 
 
 def _funnel(definition: SegmentDefinition, store: UserStore, now: datetime, memo: dict, names) -> list[FunnelStep]:
@@ -158,11 +157,17 @@ def overview(
     names=None,
 ) -> Overview:
     """Count, % of all users, funnel, reach per channel and (optionally) a likelihood breakdown."""
-    store, now, memo = user_store(engine), as_naive_utc(now), {}
+    return _evaluator(engine).overview(definition, now, breakdown_prediction, names)
+
+
+def memory_overview(
+    definition: SegmentDefinition, store: UserStore, now: datetime | None, breakdown_prediction: int | None, names
+) -> Overview:
+    now, memo = as_naive_utc(now), {}
     mask = segment_mask(definition, store, now, memo)
     size = int(np.count_nonzero(mask))
     reach = {channel: int(np.count_nonzero(mask & store.reachable[channel])) for channel in CHANNELS}
-    breakdown = _breakdown(mask, store, breakdown_prediction) if breakdown_prediction is not None else None
+    breakdown = breakdown_rows(mask, store, breakdown_prediction) if breakdown_prediction is not None else None
     return Overview(size, store.size, _funnel(definition, store, now, memo, names), reach, breakdown)
 
 
@@ -170,30 +175,32 @@ def reachable_counts(
     definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None
 ) -> dict[str, int]:
     """For each channel (core.channels.CHANNELS), how many users of the segment it can reach."""
-    store = user_store(engine)
-    mask = segment_mask(definition, store, now)
-    return {channel: int(np.count_nonzero(mask & store.reachable[channel])) for channel in CHANNELS}
+    return _evaluator(engine).reachable_counts(definition, now)
 
 
 def likelihood_breakdown(
     definition: SegmentDefinition, prediction_id: int, engine: Engine | None = None, now: datetime | None = None
 ) -> list[dict]:
     """How many of the segment's users sit in each tier of a prediction (any kind), plus unscored."""
-    store = user_store(engine)
-    return _breakdown(segment_mask(definition, store, now), store, prediction_id)
+    return _evaluator(engine).likelihood_breakdown(definition, prediction_id, now)
 
 
-def _breakdown(mask: np.ndarray, store: UserStore, prediction_id: int) -> list[dict]:
+def breakdown_rows(mask: np.ndarray, store: UserStore, prediction_id: int) -> list[dict]:
     try:
         scores = store.scores(int(prediction_id), targeting=False)
     except FilterError as error:
         raise UserError(f"likelihood breakdown: {error}") from None
-    total = int(np.count_nonzero(mask))
-    rows = []
-    for code, tier in enumerate(TIERS):
-        users = int(np.count_nonzero(mask & (scores.category == code)))
-        rows.append({"tier": tier.name, "label": tier.label(), "users": users})
-    rows.append({"tier": "Unscored", "label": "Unscored", "users": int(np.count_nonzero(mask & (scores.category < 0)))})
+    counts = [int(np.count_nonzero(mask & (scores.category == code))) for code in range(len(TIERS))]
+    counts.append(int(np.count_nonzero(mask & (scores.category < 0))))
+    return breakdown_table(counts, int(np.count_nonzero(mask)))
+
+
+def breakdown_table(counts: list[int], total: int) -> list[dict]:
+    """Rows per tier, then "Unscored", from their user counts (`counts` in that order)."""
+    rows = [
+        {"tier": tier.name, "label": tier.label(), "users": users} for tier, users in zip(TIERS, counts, strict=False)
+    ]
+    rows.append({"tier": "Unscored", "label": "Unscored", "users": counts[len(TIERS)]})
     for row in rows:
         row["share"] = row["users"] / total * 100 if total else 0.0
     return rows
@@ -224,10 +231,15 @@ def explain_user(
     names=None,
 ) -> UserExplanation:
     """Does this user match, and if not, which filters keep them out."""
-    engine = engine or get_engine()
-    store, now = user_store(engine), as_naive_utc(now)
+    return _evaluator(engine).explain_user(definition, external_id, now, names)
+
+
+def memory_explain_user(
+    definition: SegmentDefinition, external_id: str, store: UserStore, now: datetime | None, names
+) -> UserExplanation:
+    now = as_naive_utc(now)
     external_id = str(external_id).strip()
-    with engine.connect() as connection:
+    with store.engine.connect() as connection:
         user_id = connection.execute(sa.select(USERS.c.id).where(USERS.c.external_id == external_id)).scalar()
     if user_id is None:
         return UserExplanation(external_id, None, False, [f"no user has the id {external_id!r}"], [])
@@ -235,9 +247,17 @@ def explain_user(
     if not len(position):
         return UserExplanation(external_id, user_id, False, ["this user arrived after the data was loaded"], [])
     at = int(position[0])
+    items = list(located_filters(definition))
+    results = [bool(filter_mask(item, store, now)[at]) for item in items]
+    return explanation(definition, external_id, int(user_id), items, results, names)
+
+
+def explanation(
+    definition: SegmentDefinition, external_id: str, user_id: int, items, results, names
+) -> UserExplanation:
+    """The verdict and reasons from each filter's result for one user (`items` in reading order)."""
     checks, passed = [], {}
-    for item in located_filters(definition):
-        ok = bool(filter_mask(item, store, now)[at])
+    for item, ok in zip(items, results, strict=True):
         passed.setdefault((item.section, item.group), []).append((item, ok))
         checks.append(
             FilterCheck(item.where, item.kind.sentence(item.spec, names or {}), ok, item.section == "exclude")
@@ -269,7 +289,7 @@ def explain_user(
     matches = included and not excluded_by
     if matches:
         reasons = ["matches every condition"]
-    return UserExplanation(external_id, int(user_id), matches, reasons, checks)
+    return UserExplanation(external_id, user_id, matches, reasons, checks)
 
 
 SAMPLE_COLUMNS = ("external_id", "first_name", "email", "platform", "country", "language", "timezone")

@@ -1,26 +1,19 @@
-"""CSV export of a segment: one row per user, streamed in chunks, safe to open in a spreadsheet.
+"""CSV export of a segment: one row per user, in batches, safe to open in a spreadsheet.
 
 Columns: EXPORT_COLUMNS, then "<prediction> score" and "<prediction> category" for every
-prediction the definition uses. Rows come in users.id order.
+prediction the definition uses. Rows come in users.id order. Bytes go through the product's
+one CSV writer (core.csvout: vectorised, formula-safe).
 
-Two ways to pick the rows, same output:
-  * default: the in-memory store picks the ids (the same exact set the live count shows),
-    then each chunk of ids reads its columns with one SQL query (an id range, or an id list
-    when the chunk is sparse) and scores come from the store's arrays;
-  * `via_sql=True`: one streamed SQL query with the definition's WHERE clause, for databases
-    too big to hold in memory.
-Only one chunk of rows is ever held, so memory stays flat whatever the segment size.
-
-Formula neutralisation: a text cell starting with =, +, -, @, tab or CR gets a leading
-apostrophe, so a spreadsheet shows it instead of running it. Numbers we write ourselves
-(counts, scores) are numbers, not text, and stay as they are: "-3" in a numeric column is a
-number. Every text column is user-supplied data and is always neutralised, even when it
-looks like a number ("-5" as a first name becomes "'-5").
+The evaluator (core.segments.evaluator_for) picks the rows, same output either way:
+  * in memory: the store's mask picks the positions, and every column comes from the store's
+    columnar table (memory-mapped) and score arrays, a batch of CHUNK_USERS rows at a time;
+  * SQL (`via_sql=True`, or data too big for memory): one streamed query with the
+    definition's WHERE clause.
+Only one batch of rows is ever formatted at a time, so memory stays flat whatever the size.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,16 +21,21 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from core import models
+from core.csvout import FORMULA_STARTS, CsvWriter, neutralise, open_output
 from core.db import get_engine
+from core.segments.columnar import NAT, to_us
 from core.segments.definition import SegmentDefinition, predictions_used
-from core.segments.evaluate import segment_mask
+from core.segments.evaluator import evaluator_for
 from core.segments.sql import as_naive_utc, base_from, check_references, where_clause
-from core.segments.store import fits_in_memory, user_store
 from core.tiers import TIER_NAMES
+
+__all__ = ["EXPORT_COLUMNS", "FORMULA_STARTS", "export_chunks", "export_csv", "export_csv_bytes", "neutralise"]
 
 # (CSV header, SQL column, kind): kind "text" is neutralised, "time" is trimmed to seconds,
 # "flag" becomes true/false, "number" is written as is.
@@ -57,30 +55,10 @@ EXPORT_COLUMNS: tuple[tuple[str, sa.ColumnElement, str], ...] = (
     ("push_opt_in", _U.push_opt_in, "flag"),
     ("email_opt_in", _U.email_opt_in, "flag"),
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_FIRST = frozenset("=+-@\t\r")
-_FLAGS = {True: "true", False: "false"}  # SQLite answers 1 / 0, which hash the same
-CHUNK_USERS = 20_000
-
-
-def neutralise(value: str | None) -> str | None:
-    """A text cell a spreadsheet will show, not run."""
-    if value and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def _convert_column(kind: str, column: tuple) -> list | tuple:
-    """One column of a chunk, converted with inline comprehensions (the export's hot loop)."""
-    if kind == "text":
-        first = _FORMULA_FIRST
-        return [("'" + v) if v and v[0] in first else v for v in column]
-    if kind == "time":
-        return [v if v is None else v[:19] if isinstance(v, str) else v.strftime("%Y-%m-%d %H:%M:%S") for v in column]
-    if kind == "flag":
-        flags = _FLAGS
-        return [flags.get(v) for v in column]
-    return column
+CHUNK_USERS = 100_000
+_TEXT = [kind == "text" for _, _, kind in EXPORT_COLUMNS]
+_FLAG_TEXT = pa.array(["false", "true"])
+_TIER_TEXT = pa.array(list(TIER_NAMES))
 
 
 def _prediction_names(engine: Engine, ids: list[int]) -> dict[int, str]:
@@ -103,81 +81,83 @@ def export_header(definition: SegmentDefinition, engine: Engine | None = None) -
     return header
 
 
-def _convert_chunk(rows: list[tuple], extra: list[list] | None = None, skip: int = 0) -> list[tuple]:
-    """Convert a chunk of raw rows column-wise (fewer Python calls); `skip` leading columns are dropped."""
-    if not rows:
-        return []
-    columns = list(zip(*rows, strict=True))[skip:]
-    out = [_convert_column(kind, column) for (_, _, kind), column in zip(EXPORT_COLUMNS, columns, strict=True)]
-    out += extra or []
-    return list(zip(*out, strict=True))
+def _times(us: np.ndarray) -> pa.Array:
+    """Times trimmed to seconds ("YYYY-MM-DD HH:MM:SS"), empty when missing."""
+    us = np.asarray(us, dtype=np.int64)
+    missing = us == NAT
+    seconds = np.where(missing, 0, us // 1_000_000)  # floor: the stored text cut at the second
+    return pc.cast(pa.array(seconds, type=pa.timestamp("s"), mask=missing), pa.string())
 
 
-_TIER_OR_NONE = np.array([*TIER_NAMES, None], dtype=object)  # category code -1 picks the trailing None
+def _flags(values: np.ndarray) -> pa.Array:
+    """1 / 0 / -1 (unknown) as true / false / empty."""
+    values = np.asarray(values, dtype=np.int8)
+    return _FLAG_TEXT.take(pa.array(values, mask=values < 0))
 
 
-def _score_cells(score: np.ndarray) -> list:
-    """Scores rounded to 2 decimals, None (an empty cell) when unscored."""
-    cells = np.round(score, 2).tolist()
-    for i in np.flatnonzero(np.isnan(score)).tolist():
-        cells[i] = None
-    return cells
+def _scores(score: np.ndarray) -> pa.Array:
+    """Scores as Python prints a float rounded to 2 decimals ("75.0", "74.99"), empty when unscored."""
+    score = np.round(np.asarray(score, dtype=np.float64), 2)
+    missing = np.isnan(score)
+    text = pc.cast(pa.array(np.where(missing, 0.0, score), mask=missing), pa.string())
+    whole = pc.invert(pc.match_substring(text, "."))
+    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
 
 
-def _score_columns(store, positions: np.ndarray, used: list[int]) -> list[list]:
-    columns = []
-    for prediction in used:
-        scores = store.scores(prediction)
-        columns.append(_score_cells(scores.score[positions]))
-        columns.append(_TIER_OR_NONE[scores.category[positions]].tolist())
+def _categories(codes: np.ndarray) -> pa.Array:
+    codes = np.asarray(codes, dtype=np.int8)
+    return _TIER_TEXT.take(pa.array(codes, mask=codes < 0))
+
+
+def _batch(text: dict[str, pa.Array], times: dict[str, np.ndarray], sessions, flags: dict, scores: list) -> list:
+    columns = [text[name] for name in ("external_id", "first_name", "email", "platform", "country", "language")]
+    columns.append(text["timezone"])
+    columns += [_times(times["created_us"]), _times(times["first_used_us"]), _times(times["last_used_us"])]
+    columns.append(pc.cast(pa.array(np.asarray(sessions, dtype=np.int64)), pa.string()))
+    columns += [_flags(flags["push_opt_in"]), _flags(flags["email_opt_in"])]
+    for score, codes in scores:
+        columns += [_scores(score), _categories(codes)]
     return columns
+
+
+def export_chunks(
+    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None, via_sql: bool = False
+) -> Iterator[list[pa.Array]]:
+    """The export's rows (after the header) as batches of columns, at most CHUNK_USERS rows each."""
+    engine = engine or get_engine()
+    used = predictions_used(definition)
+    evaluator = evaluator_for(engine)
+    if via_sql or not evaluator.in_memory:
+        yield from _chunks_via_sql(definition, engine, now, used)
+        return
+    store = evaluator.store
+    positions = np.flatnonzero(evaluator.mask(definition, now))
+    table = store.table
+    for start in range(0, len(positions), CHUNK_USERS):
+        at = positions[start : start + CHUNK_USERS]
+        contiguous = int(at[-1]) - int(at[0]) + 1 == len(at)  # e.g. everyone: a zero-copy slice
+        rows = table.slice(int(at[0]), len(at)) if contiguous else table.take(pa.array(at))
+        text = {name: rows.column(name).combine_chunks() for name in _TEXT_NAMES}
+        times = {name: rows.column(name).to_numpy() for name in ("created_us", "first_used_us", "last_used_us")}
+        flags = {name: rows.column(name).to_numpy() for name in ("push_opt_in", "email_opt_in")}
+        scores = [(store.scores(p).score[at], store.scores(p).category[at]) for p in used]
+        yield _batch(text, times, rows.column("session_count").to_numpy(), flags, scores)
+
+
+_TEXT_NAMES = ("external_id", "first_name", "email", "platform", "country", "language", "timezone")
 
 
 def _select():
     return sa.select(*(column for _, column, _ in EXPORT_COLUMNS)).select_from(base_from())
 
 
-def export_chunks(
-    definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None, via_sql: bool = False
-) -> Iterator[list[tuple]]:
-    """The export's rows (after the header), a chunk of at most CHUNK_USERS rows at a time."""
-    engine = engine or get_engine()
-    used = predictions_used(definition)
-    if via_sql or not fits_in_memory(engine):
-        yield from _chunks_via_sql(definition, engine, now, used)
-        return
-    store = user_store(engine)
-    positions = np.flatnonzero(segment_mask(definition, store, now))
-    with engine.connect() as connection:
-        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        cursor = connection.connection.driver_connection.cursor()  # plain tuples: the fast path
-        try:
-            for start in range(0, len(positions), CHUNK_USERS):
-                ids = store.ids[positions[start : start + CHUNK_USERS]]
-                low, high = int(ids[0]), int(ids[-1])
-                if high - low + 1 <= 2 * len(ids):  # dense: one id range, then drop the few between
-                    cursor.execute(_RAW_SELECT.format(where=f"u.id BETWEEN {marker} AND {marker}"), (low, high))
-                else:
-                    markers = ", ".join([marker] * len(ids))
-                    cursor.execute(_RAW_SELECT.format(where=f"u.id IN ({markers})"), ids.tolist())
-                rows = cursor.fetchall()
-                found = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-                keep = np.isin(found, ids)
-                if not keep.all():
-                    rows = [r for r, k in zip(rows, keep.tolist(), strict=True) if k]
-                yield _convert_chunk(rows, _score_columns(store, store.positions_of(found[keep]), used), skip=1)
-        finally:
-            cursor.close()
+def _tri_state(values: list) -> np.ndarray:
+    return np.array([-1 if v is None else int(bool(v)) for v in values], dtype=np.int8)
 
 
-_RAW_SELECT = (
-    "SELECT u.id, u.external_id, u.first_name, u.email, u.platform, u.country, u.language, u.timezone,"
-    " u.created_at, f.first_used_at, f.last_used_at, COALESCE(f.session_count, 0), u.push_opt_in,"
-    " u.email_opt_in FROM users u LEFT JOIN user_facts f ON f.user_id = u.id WHERE {where} ORDER BY u.id"
-)
-
-
-def _chunks_via_sql(definition: SegmentDefinition, engine, now, used) -> Iterator[list[tuple]]:
+def _chunks_via_sql(
+    definition: SegmentDefinition, engine: Engine, now: datetime | None, used: list[int]
+) -> Iterator[list[pa.Array]]:
     check_references(definition, engine)
     query = _select()
     scores = models.PredictionScore.__table__
@@ -188,43 +168,48 @@ def _chunks_via_sql(definition: SegmentDefinition, engine, now, used) -> Iterato
         ).add_columns(alias.c.score, alias.c.category)
     query = query.where(where_clause(definition, as_naive_utc(now))).order_by(models.User.__table__.c.id)
     width = len(EXPORT_COLUMNS)
+    tiers = {name: code for code, name in enumerate(TIER_NAMES)}
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=CHUNK_USERS).execute(query)
         for rows in result.partitions():
-            rows = [tuple(r) for r in rows]
-            extra = []
+            columns = list(zip(*rows, strict=True))
+            text = {name: pa.array(columns[k], pa.string()) for k, name in enumerate(_TEXT_NAMES)}
+            times = {
+                "created_us": to_us(columns[7]),
+                "first_used_us": to_us(columns[8]),
+                "last_used_us": to_us(columns[9]),
+            }
+            flags = {"push_opt_in": _tri_state(columns[11]), "email_opt_in": _tri_state(columns[12])}
+            score_columns = []
             for k in range(len(used)):
-                score = np.array([np.nan if r[width + 2 * k] is None else r[width + 2 * k] for r in rows], dtype=float)
-                extra += [_score_cells(score), [r[width + 2 * k + 1] for r in rows]]
-            yield _convert_chunk([r[:width] for r in rows], extra)
+                score = np.array([np.nan if v is None else v for v in columns[width + 2 * k]], dtype=float)
+                codes = np.array([tiers.get(v, -1) for v in columns[width + 2 * k + 1]], dtype=np.int8)
+                score_columns.append((score, codes))
+            yield _batch(text, times, np.asarray(columns[10], dtype=np.int64), flags, score_columns)
 
 
 def export_csv(
     definition: SegmentDefinition,
-    out: IO[str] | str | Path,
+    out: IO | str | Path,
     engine: Engine | None = None,
     now: datetime | None = None,
     via_sql: bool = False,
 ) -> int:
-    """Write the segment as CSV to a text stream or a path; returns the number of user rows."""
-    if isinstance(out, (str, Path)):
-        with open(out, "w", newline="", encoding="utf-8") as handle:
-            return export_csv(definition, handle, engine, now, via_sql)
+    """Write the segment as CSV to a stream (binary or text) or a path; returns the number of user rows."""
     engine = engine or get_engine()
-    writer = csv.writer(out)
-    writer.writerow(export_header(definition, engine))
-    written = 0
-    for chunk in export_chunks(definition, engine, now, via_sql):
-        writer.writerows(chunk)
-        written += len(chunk)
-    return written
+    header = export_header(definition, engine)
+    stream, owned = open_output(out)
+    try:
+        writer = CsvWriter(stream, header, _TEXT + [False] * (len(header) - len(_TEXT)))
+        writer.write_all(export_chunks(definition, engine, now, via_sql))
+        return writer.rows
+    finally:
+        if owned:
+            stream.close()
 
 
 def export_csv_bytes(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> bytes:
-    """The whole CSV as UTF-8 bytes (what a browser download needs), encoded as it is written."""
+    """The whole CSV as UTF-8 bytes (what a browser download needs)."""
     buffer = io.BytesIO()
-    text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    export_csv(definition, text, engine, now)
-    text.flush()
-    text.detach()  # keep the bytes when the wrapper goes
+    export_csv(definition, buffer, engine, now)
     return buffer.getvalue()

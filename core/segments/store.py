@@ -2,13 +2,14 @@
 
 One `UserStore` per (database url, data version) lives in a module-level cache shared by
 every caller in the process (all Streamlit sessions, the CLI, campaigns): pages never copy
-it. The base columns (users + user_facts) load eagerly; the rest loads lazily, once, the
-first time a filter needs it:
+it. The base columns (users + user_facts) load eagerly, memory-mapped from the columnar
+cache beside the database when it has them (core.segments.columnar); the rest loads lazily,
+once, the first time a filter needs it:
 
   * per-event facts (count, first/last time) from user_event_facts, one event at a time;
   * prediction scores (NaN for unscored users) and category codes, one prediction at a time;
-  * per-event sorted timestamps (a CSR: `offsets` per user into one `times` array) from the
-    events table, for "N times in the last D days" filters. Reading events happens once per
+  * per-event sorted timestamps (a CSR: `offsets` per user into one `times` array), from the
+    columnar cache (kept up to date by imports) or else once from the events table, for "N times in the last D days" filters. Reading events happens once per
     data version and event name, never per keystroke: `at_least(k, since)` answers "did the
     user do it at least k times since `since`" with one gather of each user's k-th most
     recent time, O(users) per query, whatever the number of events.
@@ -25,28 +26,38 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from core.channels import reachable_masks
 from core.db import data_version, get_engine
+from core.segments.columnar import (
+    NAT,
+    fetch_frame,
+    load_event_times,
+    load_scores,
+    load_users,
+    save_scores,
+    to_us,
+)
 from core.segments.filters import FilterError
 from core.settings import load_settings
 from core.tiers import TIER_NAMES
 
-NAT = np.iinfo(np.int64).min
 TARGETABLE_KINDS = ("full",)
 CATEGORICAL = ("platform", "country", "language", "timezone")
 _MAX_CACHED_DATABASES = 4
-_FETCH_ROWS = 250_000
 _KTH_KEPT = 8  # k-th latest arrays kept per event (8 MB each at a million users)
 
 
-def to_us(values) -> np.ndarray:
-    """Database timestamps (text or datetime, None for missing) as int64 microseconds."""
-    values = np.array(values, dtype=object)
-    values[pd.isna(values)] = None  # a LEFT JOIN's missing row arrives as NaN
-    return values.astype("datetime64[us]").astype(np.int64)
+def _numpy(table: pa.Table, name: str) -> np.ndarray:
+    """A numeric column as numpy: a view of the (memory-mapped) buffer when it has one chunk."""
+    column = table.column(name)
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy()
+    return column.to_numpy()
 
 
 @dataclass(frozen=True)
@@ -118,68 +129,39 @@ class UserStore:
     # -- loading -----------------------------------------------------------------------
 
     def _fetch(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        """Rows of a raw query as a frame, fetched through the DBAPI cursor in chunks.
-
-        Plain DBAPI tuples are several times faster than ORM rows at a million users; `?`
-        markers are rewritten to the driver's paramstyle.
-        """
         with self.engine.connect() as connection:
-            if connection.dialect.paramstyle != "qmark":
-                sql = sql.replace("?", "%s")
-            cursor = connection.connection.driver_connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                names = [d[0] for d in cursor.description]
-                parts = []
-                while rows := cursor.fetchmany(_FETCH_ROWS):
-                    parts.append(pd.DataFrame.from_records(rows, columns=names, coerce_float=False))
-            finally:
-                cursor.close()
-        if not parts:
-            return pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+            return fetch_frame(connection, sql, params)
 
     def _load_users(self) -> None:
-        frame = self._fetch(
-            """
-            SELECT u.id, u.platform, u.country, u.language, u.timezone,
-                   u.push_opt_in, u.has_push_token, u.email IS NOT NULL AS has_email, u.email_opt_in,
-                   u.random_bucket, f.first_used_at, f.last_used_at, f.session_count,
-                   f.purchase_count, f.total_spent
-            FROM users u LEFT JOIN user_facts f ON f.user_id = u.id
-            ORDER BY u.id
-            """
-        )
-        self.ids = frame["id"].to_numpy(dtype=np.int64)
+        table, self.users_version = load_users(self.engine)
+        self.table = table  # every column the filters and the export read (memory-mapped when cached)
+        self.ids = _numpy(table, "id")
         self.size = len(self.ids)
-
-        def flag(name: str) -> np.ndarray:
-            return frame[name].fillna(False).to_numpy(dtype=bool)
-
-        def number(name: str, dtype) -> np.ndarray:
-            return pd.to_numeric(frame[name]).fillna(0).to_numpy(dtype=dtype)
-
+        push_opt_in, has_token = _numpy(table, "push_opt_in") == 1, _numpy(table, "has_push_token") == 1
+        email_opt_in = _numpy(table, "email_opt_in") == 1
         self._cols: dict[str, np.ndarray] = {
-            "push_enabled": flag("push_opt_in") & flag("has_push_token"),
-            "email_opt_in": flag("email_opt_in"),
-            "random_bucket": number("random_bucket", np.int32),
-            "first_used_us": to_us(frame["first_used_at"]),
-            "last_used_us": to_us(frame["last_used_at"]),
-            "session_count": number("session_count", np.int64),
-            "purchase_count": number("purchase_count", np.int64),
-            "total_spent": number("total_spent", np.float64),
+            "push_enabled": push_opt_in & has_token,
+            "email_opt_in": email_opt_in,
+            "random_bucket": _numpy(table, "random_bucket"),
+            "first_used_us": _numpy(table, "first_used_us"),
+            "last_used_us": _numpy(table, "last_used_us"),
+            "session_count": _numpy(table, "session_count"),
+            "purchase_count": _numpy(table, "purchase_count"),
+            "total_spent": _numpy(table, "total_spent"),
         }
         self._codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
         for name in CATEGORICAL:
-            codes, uniques = pd.factorize(frame[name].astype(object), use_na_sentinel=True)
-            self._codes[name] = (codes.astype(np.int32), {str(v): i for i, v in enumerate(uniques)})
+            encoded = pc.dictionary_encode(table.column(name)).combine_chunks()
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+            self._codes[name] = (codes, {str(v): i for i, v in enumerate(encoded.dictionary.to_pylist())})
+        platform_codes, platform_lookup = self._codes["platform"]
         reach_frame = pd.DataFrame(
             {
-                "platform": frame["platform"].astype(object),
-                "has_push_token": flag("has_push_token"),
-                "push_opt_in": flag("push_opt_in"),
-                "email": np.where(flag("has_email"), "", None),
-                "email_opt_in": flag("email_opt_in"),
+                "platform": pd.Categorical.from_codes(platform_codes, categories=list(platform_lookup)),
+                "has_push_token": has_token,
+                "push_opt_in": push_opt_in,
+                "email": np.where(table.column("email").is_valid().to_numpy(zero_copy_only=False), "", None),
+                "email_opt_in": email_opt_in,
             }
         )
         self.reachable = reachable_masks(reach_frame)
@@ -263,19 +245,8 @@ class UserStore:
         return self._event_times[event]
 
     def _load_event_times(self, event: str) -> EventTimes:
-        # On SQLite the (user_id, name, ts) index covers this query: scanning it beats ~one random
-        # table read per event through the (name, ts) index, and yields rows already sorted.
-        hint = " INDEXED BY ix_events_user_name_ts" if self.engine.dialect.name == "sqlite" else ""
-        frame = self._fetch(f"SELECT user_id, ts FROM events{hint} WHERE name = ?", (event,))
-        pos, known = self._positions(frame["user_id"].to_numpy(dtype=np.int64))
-        times = to_us(frame["ts"])[known]
-        pos = pos[known]
-        del frame
-        order = np.lexsort((times, pos))
-        counts = np.bincount(pos, minlength=self.size)
-        offsets = np.zeros(self.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        return EventTimes(offsets, times[order])
+        offsets, times = load_event_times(self.engine, event, self.ids, self.users_version)
+        return EventTimes(offsets, times)
 
     def prediction(self, prediction_id: int, *, targeting: bool = True) -> PredictionInfo:
         """The prediction's facts; refuses unknown ones, and (when targeting) previews and demos."""
@@ -298,6 +269,15 @@ class UserStore:
         return self._scores[prediction_id]
 
     def _load_scores(self, prediction_id: int) -> Scores:
+        cached = load_scores(self.engine, self.users_version, self.version, prediction_id)
+        if cached is not None:
+            return Scores(*cached)
+        scores = self._read_scores(prediction_id)
+        if data_version(self.engine) == self.version:  # nothing was rescored while we read
+            save_scores(self.engine, self.users_version, self.version, prediction_id, scores.score, scores.category)
+        return scores
+
+    def _read_scores(self, prediction_id: int) -> Scores:
         frame = self._fetch(
             "SELECT user_id, score, category FROM prediction_scores WHERE prediction_id = ?", (prediction_id,)
         )
@@ -321,11 +301,14 @@ _stores: OrderedDict[str, UserStore] = OrderedDict()
 _stores_lock = threading.Lock()
 
 
-def user_store(engine: Engine | None = None) -> UserStore:
-    """The shared store for `engine`'s current data version (loaded on first use)."""
+def user_store(engine: Engine | None = None, version: int | None = None) -> UserStore:
+    """The shared store for `engine`'s current data version (loaded on first use).
+
+    `version` is the data version when the caller has just read it (one query less per count).
+    """
     engine = engine or get_engine()
     key = engine.url.render_as_string(hide_password=False)
-    version = data_version(engine)
+    version = data_version(engine) if version is None else version
     store = _stores.get(key)
     if store is not None and store.version == version:
         return store
@@ -350,11 +333,12 @@ IN_MEMORY_USER_LIMIT = load_settings().in_memory_users
 _user_counts: dict[tuple[str, int], int] = {}
 
 
-def fits_in_memory(engine: Engine | None = None) -> bool:
+def fits_in_memory(engine: Engine | None = None, version: int | None = None) -> bool:
     """Whether the user table is small enough for the in-memory store (LIKELY_IN_MEMORY_USERS,
     default 5,000,000 users); above it counts and exports run as SQL on the database."""
     engine = engine or get_engine()
-    key = (engine.url.render_as_string(hide_password=False), data_version(engine))
+    version = data_version(engine) if version is None else version
+    key = (engine.url.render_as_string(hide_password=False), version)
     if key not in _user_counts:
         with engine.connect() as connection:
             _user_counts[key] = int(connection.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one())

@@ -103,20 +103,22 @@ def test_a_score_range_becomes_a_saved_exported_segment(page, engine):
     assert ui.selected(page, "Add to") == "group 1"
     ui.click(page, "Add filter")
     assert ui.tags(page, "Platform") == ["iOS"]
-    definition = {
-        "version": 1,
-        "match": "all",
-        "groups": [
-            {
-                "match": "all",
-                "filters": [
-                    {"type": "likelihood_category", "prediction": full.id, "categories": ["High"]},
-                    {"type": "platform", "values": ["iOS"]},
-                ],
-            }
-        ],
-        "exclude": [],
-    }
+    definition = segments.parse_definition(
+        {
+            "version": 1,
+            "match": "all",
+            "groups": [
+                {
+                    "match": "all",
+                    "filters": [
+                        {"type": "likelihood_category", "prediction": full.id, "categories": ["High"]},
+                        {"type": "platform", "values": ["iOS"]},
+                    ],
+                }
+            ],
+            "exclude": [],
+        }
+    )
     ios_high = segments.count(definition, engine)
     assert 0 < ios_high < high_users
     assert ui.number(ui.metric(page, "Audience")) == ios_high
