@@ -1,18 +1,19 @@
-"""Journey: a demo campaign was sent (delivery simulated until the worker of issue 13 lands) and the
-demo users answered; the marketer opens Results and sees exactly core's figures."""
+"""Journey: the worker sent a demo campaign five days ago and the demo users answered; the marketer
+opens Results and sees exactly core's figures."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from core.campaigns import CampaignSpec, demo_response, dispatch, launch
+from core import worker
+from core.campaigns import CampaignSpec, launch
 from core.campaigns.results import campaign_results
 from core.db import get_engine
 from core.predictions import find_prediction
 from core.timeutil import utcnow
 from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app
-from tests.results_fixtures import ALL_USERS, simulate_delivery
+from tests.results_fixtures import ALL_USERS
 
 CAMPAIGN = "Winback offer - measured"
 
@@ -28,9 +29,11 @@ def _send_demo_campaign(engine) -> int:
         settings={"reeligible": True, "control_percent": 50},
     )
     campaign = launch(spec, engine, now=launched)
-    dispatch(engine, until=launched, campaign_ids=[campaign])
-    simulate_delivery(engine)
-    demo_response.respond(engine, utcnow())
+    status = worker.WorkerStatus(last_refresh="9999-12-31")  # no score refresh in this journey
+    sent = worker.run_cycle(engine, now=launched + timedelta(seconds=1), status=status)  # dispatch and deliver
+    assert sent.sent > 0 and not sent.errors
+    answered = worker.run_cycle(engine, now=utcnow(), status=status)  # the demo's users answer since
+    assert answered.demo_conversions > 0 and not answered.errors
     return campaign
 
 
