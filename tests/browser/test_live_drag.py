@@ -94,7 +94,7 @@ def test_every_whole_score_range_sizes_the_segment_as_core_does(page, engine, fu
         ],
         "exclude": [{"match": "all", "filters": [{"type": "country", "values": ["US"]}]}],
     }
-    sizing = score_filter_sizing(definition, ("groups", 0, 0), engine)
+    sizing = score_filter_sizing(segments.parse_definition(definition), ("groups", 0, 0), engine)
     page.set_content("<html><body></body></html>")
     sizes = _run_slider_js(
         page,
@@ -109,7 +109,7 @@ def test_every_whole_score_range_sizes_the_segment_as_core_does(page, engine, fu
             "groups": [{**definition["groups"][0], "filters": list(definition["groups"][0]["filters"])}],
         }
         changed["groups"][0]["filters"][0] = {**changed["groups"][0]["filters"][0], "min": low, "max": high}
-        assert sizing.size(low, high) == segments.count(changed, engine)
+        assert sizing.size(low, high) == segments.count(segments.parse_definition(changed), engine)
 
 
 # --- dragging in the page ----------------------------------------------------------------------
