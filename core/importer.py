@@ -22,6 +22,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Engine, select
 
 from core import facts, models
+from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, forget_demo_data, require
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
 from core.instants import parse_instant
@@ -267,8 +268,11 @@ def _known_users(session) -> dict[str, int]:
     return dict(session.execute(select(models.User.external_id, models.User.id)).all())
 
 
-def import_users(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
+def import_users(
+    engine: Engine, source: Source, progress: Callable[[str], None] | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> ImportResult:
     """Create or update users from a users CSV; all or nothing."""
+    require(actor, Permission.IMPORT_DATA)
     say = progress or (lambda _m: None)
     name = _file_name(source)
     problems = _Problems(name)
@@ -333,6 +337,8 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
         created += _insert_users(connection, inserts)
         facts.refresh(session)
         bump_data_version(session)
+        forget_demo_data(session)
+        session.add(audit_entry(actor, "import", f"users from {name}", {"rows": rows, "new_users": created}))
     say(f"imported {rows:,} users ({created:,} new, {updated:,} updated)")
     return ImportResult(rows=rows, created_users=created, updated_users=updated)
 
@@ -361,8 +367,11 @@ def _insert_users(connection, rows: list[tuple]) -> int:
     return count
 
 
-def import_events(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
+def import_events(
+    engine: Engine, source: Source, progress: Callable[[str], None] | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> ImportResult:
     """Append events from an events CSV, creating users seen only there; all or nothing."""
+    require(actor, Permission.IMPORT_DATA)
     say = progress or (lambda _m: None)
     name = _file_name(source)
     problems = _Problems(name)
@@ -403,6 +412,8 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
         say("refreshing per-user facts")
         facts.refresh(session)
         bump_data_version(session)
+        forget_demo_data(session)
+        session.add(audit_entry(actor, "import", f"events from {name}", {"rows": written, "new_users": created}))
     say(f"imported {written:,} events ({created:,} new users)")
     return ImportResult(rows=written, created_users=created)
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import defer
 
 from core import models
+from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.db import bulk_insert, bump_data_version, session_scope
 from core.errors import UserError
 from core.predictions.model import TrainedModel
@@ -174,8 +175,9 @@ def user_score(engine: Engine, prediction_id: int, user_id: int) -> tuple[float,
     return None if row is None else (float(row[0]), str(row[1]))
 
 
-def export_scores(engine: Engine, name_or_id: str | int, path: str | Path) -> int:
+def export_scores(engine: Engine, name_or_id: str | int, path: str | Path, *, actor: Actor = LOCAL_ADMIN) -> int:
     """Write `user_id,score,category` for every scored user to a CSV file; returns the row count."""
+    require(actor, Permission.EXPORT)
     prediction = find_prediction(engine, name_or_id)
     written = 0
     with engine.connect() as connection, open(path, "w", newline="", encoding="utf-8") as handle:
@@ -191,6 +193,7 @@ def export_scores(engine: Engine, name_or_id: str | int, path: str | Path) -> in
         for batch in result.partitions(50_000):
             writer.writerows((external, f"{score:.2f}", category) for external, score, category in batch)
             written += len(batch)
+    audit(engine, actor, "export", f"scores of {prediction.name!r}", rows=written)
     return written
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sqlalchemy import Engine, text
 
+from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.db import session_scope
 from core.errors import UserError
 from core.predictions import store
@@ -101,8 +102,11 @@ def train_prediction(
     audience: dict | None = None,
     as_of: datetime | None = None,
     progress: Progress = None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> int:
     """Train, evaluate and score a prediction; returns the new prediction's id."""
+    require(actor, Permission.TRAIN_PREDICTIONS)
     say = _say(progress)
     started = time.monotonic()
     window_days = int(window_days)
@@ -130,16 +134,20 @@ def train_prediction(
     except BaseException:
         store.delete_prediction(engine, prediction_id)  # never leave a half-scored prediction behind
         raise
+    audit(engine, actor, "train", f"prediction {name!r}", kind=kind, prediction_id=prediction_id)
     say(f"done in {time.monotonic() - started:.1f}s")
     return prediction_id
 
 
-def retrain_prediction(engine: Engine, name_or_id: str | int, progress: Progress = None) -> int:
+def retrain_prediction(
+    engine: Engine, name_or_id: str | int, progress: Progress = None, *, actor: Actor = LOCAL_ADMIN
+) -> int:
     """Retrain a full prediction in place on the newest data, then rescore its audience; returns its id.
 
     The prediction keeps its id, name, event, window and audience. Its model, quality, details
     and scores are replaced together, in one transaction: a failure leaves it as it was.
     """
+    require(actor, Permission.TRAIN_PREDICTIONS)
     say = _say(progress)
     started = time.monotonic()
     prediction = store.find_prediction(engine, name_or_id)
@@ -158,6 +166,7 @@ def retrain_prediction(engine: Engine, name_or_id: str | int, progress: Progress
         say,
         replacing={"model": learned.model.to_bytes(), "quality": learned.quality, "auc": learned.auc},
     )
+    audit(engine, actor, "retrain", f"prediction {prediction.name!r}", prediction_id=prediction.id)
     say(f"done in {time.monotonic() - started:.1f}s")
     return prediction.id
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from core import models
+from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.db import get_engine
 from core.segments.definition import predictions_used, validate
 from core.segments.evaluate import segment_mask
@@ -206,11 +207,18 @@ def export_csv(
     engine: Engine | None = None,
     now: datetime | None = None,
     via_sql: bool = False,
+    *,
+    actor: Actor = LOCAL_ADMIN,
+    subject: str = "a segment",
 ) -> int:
-    """Write the segment as CSV to a text stream or a path; returns the number of user rows."""
+    """Write the segment as CSV to a text stream or a path; returns the number of user rows.
+
+    `subject` names what is exported (a saved segment's name) for the audit log.
+    """
+    require(actor, Permission.EXPORT)
     if isinstance(out, (str, Path)):
         with open(out, "w", newline="", encoding="utf-8") as handle:
-            return export_csv(definition, handle, engine, now, via_sql)
+            return export_csv(definition, handle, engine, now, via_sql, actor=actor, subject=subject)
     engine = engine or get_engine()
     writer = csv.writer(out)
     writer.writerow(export_header(definition, engine))
@@ -218,14 +226,22 @@ def export_csv(
     for chunk in export_chunks(definition, engine, now, via_sql):
         writer.writerows(chunk)
         written += len(chunk)
+    audit(engine, actor, "export", subject, rows=written)
     return written
 
 
-def export_csv_bytes(definition, engine: Engine | None = None, now: datetime | None = None) -> bytes:
+def export_csv_bytes(
+    definition,
+    engine: Engine | None = None,
+    now: datetime | None = None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
+    subject: str = "a segment",
+) -> bytes:
     """The whole CSV as UTF-8 bytes (what a browser download needs), encoded as it is written."""
     buffer = io.BytesIO()
     text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    export_csv(definition, text, engine, now)
+    export_csv(definition, text, engine, now, actor=actor, subject=subject)
     text.flush()
     text.detach()  # keep the bytes when the wrapper goes
     return buffer.getvalue()

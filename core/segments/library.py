@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core import models
+from core.access import LOCAL_ADMIN, Actor, Permission, require
 from core.db import get_engine, session_scope
 from core.errors import UserError
 from core.segments.definition import validate
@@ -67,8 +68,11 @@ def _find(session: Session, name_or_id: int | str) -> models.Segment:
     return row
 
 
-def save_segment(engine: Engine | None, name: str, definition: dict, description: str | None = None) -> SavedSegment:
+def save_segment(
+    engine: Engine | None, name: str, definition: dict, description: str | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> SavedSegment:
     """Save a new segment; a duplicate name is refused."""
+    require(actor, Permission.SAVE_SEGMENT)
     name = clean_name(name)
     definition = validate(definition)
     with session_scope(engine or get_engine()) as session:
@@ -101,8 +105,10 @@ def update_segment(
     *,
     description: str | None = None,
     expected_version: int | None = None,
+    actor: Actor = LOCAL_ADMIN,
 ) -> SavedSegment:
     """Replace a segment's definition (refused if someone else saved it since `expected_version`)."""
+    require(actor, Permission.SAVE_SEGMENT)
     definition = validate(definition)
     with session_scope(engine or get_engine()) as session:
         row = _find(session, name_or_id)
@@ -120,7 +126,10 @@ def update_segment(
         return _saved(row)
 
 
-def rename_segment(engine: Engine | None, name_or_id: int | str, new_name: str) -> SavedSegment:
+def rename_segment(
+    engine: Engine | None, name_or_id: int | str, new_name: str, *, actor: Actor = LOCAL_ADMIN
+) -> SavedSegment:
+    require(actor, Permission.SAVE_SEGMENT)
     new_name = clean_name(new_name)
     with session_scope(engine or get_engine()) as session:
         row = _find(session, name_or_id)
@@ -132,8 +141,11 @@ def rename_segment(engine: Engine | None, name_or_id: int | str, new_name: str) 
         return _saved(row)
 
 
-def duplicate_segment(engine: Engine | None, name_or_id: int | str, new_name: str | None = None) -> SavedSegment:
+def duplicate_segment(
+    engine: Engine | None, name_or_id: int | str, new_name: str | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> SavedSegment:
     """A copy under `new_name` (default: "<name> (copy)", "<name> (copy 2)", ...)."""
+    require(actor, Permission.SAVE_SEGMENT)
     engine = engine or get_engine()
     with session_scope(engine) as session:
         row = _find(session, name_or_id)
@@ -143,7 +155,7 @@ def duplicate_segment(engine: Engine | None, name_or_id: int | str, new_name: st
             new_name, k = f"{source_name} (copy)", 2
             while new_name.lower() in taken:
                 new_name, k = f"{source_name} (copy {k})", k + 1
-    return save_segment(engine, new_name, definition, description)
+    return save_segment(engine, new_name, definition, description, actor=actor)
 
 
 def campaigns_using(engine: Engine | None, segment_id: int) -> list[str]:
@@ -152,8 +164,9 @@ def campaigns_using(engine: Engine | None, segment_id: int) -> list[str]:
         return sorted(session.scalars(query))
 
 
-def delete_segment(engine: Engine | None, name_or_id: int | str) -> None:
+def delete_segment(engine: Engine | None, name_or_id: int | str, *, actor: Actor = LOCAL_ADMIN) -> None:
     """Delete a segment no campaign uses; otherwise say which campaigns use it."""
+    require(actor, Permission.SAVE_SEGMENT)
     with session_scope(engine or get_engine()) as session:
         row = _find(session, name_or_id)
         users = sorted(session.scalars(sa.select(models.Campaign.name).where(models.Campaign.segment_id == row.id)))
