@@ -2,7 +2,9 @@
 
 import streamlit as st
 
+from core.db import get_engine
 from pages import FRAME_FLAG, OPEN_PARAM
+from pages.team_access import login_required, signed_in_actor
 
 st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide")
 st.session_state[FRAME_FLAG] = True
@@ -15,25 +17,18 @@ SCREENS = [  # file, title, icon, url path
 ]
 
 
-def login_required() -> bool:
-    """True when an [auth] section is configured in secrets.toml (see README: team deployment)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all
-        return False
-
-
 if login_required() and not st.user.get("is_logged_in"):
     st.title("Likely")
     st.write("Sign in with your company account to continue.")
     st.button("Log in", type="primary", on_click=st.login)
     st.stop()
+actor = signed_in_actor(get_engine())  # refuses, and stops here, anyone outside the allow list
 
 with st.sidebar:
     st.markdown("### :material/target: Likely")
     st.caption("Target users by how likely they are to act.")
     if login_required():
-        st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+        st.caption(f"Signed in as {actor.email} ({actor.role})")
         st.button("Log out", on_click=st.logout)
 
 

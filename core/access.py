@@ -195,6 +195,19 @@ def require_replace(actor: Actor, confirmation: str, engine: Engine | None = Non
 # --- the audit log -------------------------------------------------------------------------------
 
 AUDIT_COLUMNS = ["at", "actor", "action", "target", "details"]
+AUDIT_ACTIONS = (
+    "export",
+    "import",
+    "launch",
+    "pause",
+    "resume",
+    "stop",
+    "rule change",
+    "role change",
+    "train",
+    "retrain",
+    "replace data",
+)
 
 
 def audit_entry(actor: Actor, action: str, target: str, details: dict | None) -> AuditEntry:

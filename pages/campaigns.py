@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import campaigns as cc
+from core.access import Permission, can
 from core.campaigns import audience as aud
 from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as sch
@@ -20,6 +21,7 @@ from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from core.timeutil import screen_time, utcnow
 from pages import ensure_frame
+from pages.team_access import page_actor, signed_in_actor
 
 ensure_frame("pages/campaigns.py")
 
@@ -691,11 +693,17 @@ def _step_review(engine) -> None:
         st.success("Ready to launch.")
     left, _, middle, right = st.columns([1, 2, 1, 1.4])
     left.button("Back", on_click=_go, args=(STEPS[-2],), width="stretch")
-    middle.button("Save draft", on_click=_save_clicked, args=(spec,), width="stretch")
+    middle.button(
+        "Save draft",
+        on_click=_save_clicked,
+        args=(spec,),
+        width="stretch",
+        disabled=not can(actor, Permission.COMPOSE_CAMPAIGN),
+    )
     right.button(
         "Launch campaign",
         type="primary",
-        disabled=not check.ok,
+        disabled=not check.ok or not can(actor, Permission.LAUNCH_CAMPAIGN),
         on_click=_launch_clicked,
         args=(spec,),
         width="stretch",
@@ -714,7 +722,13 @@ def _show_flash() -> None:
 def _save_clicked(spec: cc.CampaignSpec) -> None:
     engine = get_engine()
     try:
-        cid = cc.save_draft(spec, engine, st.session_state["c_campaign_id"], st.session_state["c_version"])
+        cid = cc.save_draft(
+            spec,
+            engine,
+            st.session_state["c_campaign_id"],
+            st.session_state["c_version"],
+            actor=signed_in_actor(engine),
+        )
     except UserError as error:
         _flash("error", str(error))
         return
@@ -725,7 +739,14 @@ def _save_clicked(spec: cc.CampaignSpec) -> None:
 
 def _launch_clicked(spec: cc.CampaignSpec) -> None:
     try:
-        cc.launch(spec, get_engine(), st.session_state["c_campaign_id"], st.session_state["c_version"])
+        engine = get_engine()
+        cc.launch(
+            spec,
+            engine,
+            st.session_state["c_campaign_id"],
+            st.session_state["c_version"],
+            actor=signed_in_actor(engine),
+        )
     except UserError as error:
         _flash("error", str(error))
         return
@@ -779,12 +800,18 @@ def _campaign_list(engine) -> None:
     for col, (label, action, enabled) in zip(cols, actions, strict=False):
         col.button(
             label,
-            disabled=not enabled,
+            disabled=not enabled or not can(actor, Permission.LAUNCH_CAMPAIGN),
             on_click=_transition_clicked,
             args=(int(chosen), action, int(row["version"])),
             width="stretch",
         )
-    cols[3].button("Duplicate", on_click=_duplicate_clicked, args=(int(chosen),), width="stretch")
+    cols[3].button(
+        "Duplicate",
+        on_click=_duplicate_clicked,
+        args=(int(chosen),),
+        width="stretch",
+        disabled=not can(actor, Permission.COMPOSE_CAMPAIGN),
+    )
     cols[4].button(
         "Edit draft", disabled=status != "draft", on_click=_edit_clicked, args=(int(chosen),), width="stretch"
     )
@@ -808,7 +835,8 @@ def _dispatch_clicked() -> None:
 
 def _transition_clicked(campaign_id: int, action: str, version: int) -> None:
     try:
-        status = cc.transition(campaign_id, action, get_engine(), expected_version=version)
+        engine = get_engine()
+        status = cc.transition(campaign_id, action, engine, expected_version=version, actor=signed_in_actor(engine))
         _flash("toast", f"The campaign is now {status}.")
     except UserError as error:
         _flash("error", str(error))
@@ -816,7 +844,11 @@ def _transition_clicked(campaign_id: int, action: str, version: int) -> None:
 
 def _duplicate_clicked(campaign_id: int) -> None:
     engine = get_engine()
-    new_id = cc.duplicate(campaign_id, engine)
+    try:
+        new_id = cc.duplicate(campaign_id, engine, actor=signed_in_actor(engine))
+    except UserError as error:
+        _flash("error", str(error))
+        return
     _load_into_state(*cc.get_campaign(new_id, engine))
     _flash("success", "Duplicated as a new draft: change what you need, then launch it.")
 
@@ -847,7 +879,7 @@ def _outbox(engine) -> None:
         data=rows.to_csv(index=False).encode("utf-8"),
         file_name="outbox.csv",
         mime="text/csv",
-        disabled=rows.empty,
+        disabled=rows.empty or not can(actor, Permission.EXPORT),
     )
 
 
@@ -856,6 +888,9 @@ _init_state()
 st.session_state.setdefault("campaigns_view", "Compose")
 _receive_selection()
 st.title("Campaigns")
+actor = page_actor(engine)
+if not can(actor, Permission.COMPOSE_CAMPAIGN):
+    st.info(f"As a {actor.role} you see campaigns; composing and launching them needs the marketer role.")
 _show_flash()
 view = st.radio(
     "View", ["Compose", "Campaigns", "Outbox"], key="campaigns_view", horizontal=True, label_visibility="collapsed"

@@ -5,18 +5,21 @@ categories) lives in the URL and in the session, so it is shareable and survives
 """
 
 import math
+from functools import partial
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core import predictions as P
+from core.access import Permission, can
 from core.db import get_engine
 from core.errors import UserError
 from core.segments import list_segments
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
 from pages import ensure_frame
+from pages.team_access import page_actor
 
 ensure_frame("pages/predictions.py")
 
@@ -25,6 +28,8 @@ SAVED = "predictions_selection"  # the last selection, kept across page moves
 
 engine = get_engine()
 st.title("Predictions")
+actor = page_actor(engine)
+may_train = can(actor, Permission.TRAIN_PREDICTIONS)
 st.caption(
     "How likely each user is to perform an event within a window. Tiers: "
     + ", ".join(TIER_BY_NAME[name].label() for name in TIER_NAMES)
@@ -49,13 +54,20 @@ def new_prediction_form() -> None:
             format_func=lambda i: "All users" if i is None else next(s.name for s in segments if s.id == i),
         )
         name = st.text_input("Name", placeholder="default: '<Event> in next N days'")
-        submitted = st.form_submit_button("Train prediction", type="primary")
+        submitted = st.form_submit_button("Train prediction", type="primary", disabled=not may_train)
     if submitted:
         audience = next((s.definition for s in segments if s.id == audience_choice), None)
         with st.status("Training the prediction...", expanded=True) as status:
             try:
                 new_id = P.train_prediction(
-                    engine, event, int(window), kind=kind, name=name or None, audience=audience, progress=st.write
+                    engine,
+                    event,
+                    int(window),
+                    kind=kind,
+                    name=name or None,
+                    audience=audience,
+                    progress=st.write,
+                    actor=actor,
                 )
             except UserError as error:
                 status.update(label="Nothing was trained", state="error")
@@ -81,10 +93,10 @@ def update_form(prediction: P.PredictionInfo) -> None:
     )
     refresh, retrain = st.columns(2)
     action = None
-    if refresh.button("Refresh scores", key="update_refresh", width="stretch"):
+    if refresh.button("Refresh scores", key="update_refresh", width="stretch", disabled=not may_train):
         action = ("Refreshing the scores...", P.refresh_scores)
-    if retrain.button("Retrain model", key="update_retrain", width="stretch"):
-        action = ("Retraining the model...", P.retrain_prediction)
+    if retrain.button("Retrain model", key="update_retrain", width="stretch", disabled=not may_train):
+        action = ("Retraining the model...", partial(P.retrain_prediction, actor=actor))
     if action is None:
         return
     label, run = action

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core import segments
+from core.access import Permission, can
 from core.channels import CHANNELS
 from core.db import get_engine
 from core.errors import UserError
@@ -24,6 +25,7 @@ from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time
 from pages import ensure_frame
+from pages.team_access import page_actor
 
 ensure_frame("pages/segments.py")
 
@@ -447,10 +449,10 @@ def _saving(definition: dict, size: int) -> None:
             st.success(st.session_state.pop("seg_flash"))
         if current:
             st.markdown(f"Editing saved segment **{current['name']}**")
-            if st.button("Save changes", key="seg_save_changes", type="primary"):
+            if st.button("Save changes", key="seg_save_changes", type="primary", disabled=not may_save):
                 try:
                     saved = segments.update_segment(
-                        engine, current["id"], definition, expected_version=current["version"]
+                        engine, current["id"], definition, expected_version=current["version"], actor=actor
                     )
                     st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
                     _flash(f"Saved “{saved.name}”: {size:,} users.")
@@ -458,16 +460,25 @@ def _saving(definition: dict, size: int) -> None:
                     st.error(str(error))
         name = st.text_input("Segment name", key="seg_name", placeholder="e.g. Lapsed users - 2 weeks")
         save_col, export_col = st.columns(2)
-        if save_col.button("Save segment", key="seg_save", type="secondary" if current else "primary"):
+        if save_col.button(
+            "Save segment", key="seg_save", type="secondary" if current else "primary", disabled=not may_save
+        ):
             try:
-                saved = segments.save_segment(engine, name, definition)
+                saved = segments.save_segment(engine, name, definition, actor=actor)
                 st.session_state[CURRENT] = {"id": saved.id, "name": saved.name, "version": saved.version}
                 _flash(f"Saved “{saved.name}”: {size:,} users.")
             except UserError as error:
                 st.error(str(error))
         export_col.download_button(
             "Export CSV",
-            data=partial(export_csv_bytes, definition, engine, screen_time()),
+            data=partial(
+                export_csv_bytes,
+                definition,
+                engine,
+                screen_time(),
+                actor=actor,
+                subject=(st.session_state.get(CURRENT) or {}).get("name") or "an unsaved segment",
+            ),
             # the session, not `current`: a segment saved in this very run names the file too
             file_name=f"{(st.session_state.get(CURRENT) or {}).get('name') or 'segment'}.csv".replace("/", "-"),
             mime="text/csv",
@@ -481,6 +492,8 @@ def _saving(definition: dict, size: int) -> None:
 # --- page --------------------------------------------------------------------------------
 
 st.title("Segments")
+actor = page_actor(engine)
+may_save = can(actor, Permission.SAVE_SEGMENT)
 st.caption(
     "Combine filters into groups (AND / OR), exclude users, and see the exact audience live. "
     'Relative dates ("last used more than 2 weeks ago") move with time, so a saved segment stays current.'
@@ -520,22 +533,22 @@ with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"
             st.rerun()
         rename_col, rename_button, duplicate_col, delete_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
         new_name = rename_col.text_input("New name", key="seg_rename_to")
-        if rename_button.button("Rename segment", key="seg_rename"):
+        if rename_button.button("Rename segment", key="seg_rename", disabled=not may_save):
             try:
-                renamed = segments.rename_segment(engine, chosen, new_name)
+                renamed = segments.rename_segment(engine, chosen, new_name, actor=actor)
                 st.success(f"Renamed to “{renamed.name}”.")
                 if (st.session_state.get(CURRENT) or {}).get("id") == renamed.id:
                     st.session_state[CURRENT] = {"id": renamed.id, "name": renamed.name, "version": renamed.version}
                 st.rerun()
             except UserError as error:
                 st.error(str(error))
-        if duplicate_col.button("Duplicate segment", key="seg_duplicate"):
-            copy = segments.duplicate_segment(engine, chosen)
+        if duplicate_col.button("Duplicate segment", key="seg_duplicate", disabled=not may_save):
+            copy = segments.duplicate_segment(engine, chosen, actor=actor)
             st.success(f"Created “{copy.name}”.")
             st.rerun()
-        if delete_col.button("Delete segment", key="seg_delete"):
+        if delete_col.button("Delete segment", key="seg_delete", disabled=not may_save):
             try:
-                segments.delete_segment(engine, chosen)
+                segments.delete_segment(engine, chosen, actor=actor)
                 if (st.session_state.get(CURRENT) or {}).get("id") == chosen:
                     st.session_state[CURRENT] = None
                 st.rerun()
