@@ -484,7 +484,7 @@ def _saving(definition: dict, size: int) -> None:
             mime="text/csv",
             key="seg_export",
             on_click="ignore",
-            disabled=size == 0,
+            disabled=size == 0 or not can(actor, Permission.EXPORT),
             help="One row per user with their main facts and the likelihood of every prediction the segment uses.",
         )
 
