@@ -246,3 +246,88 @@ def test_the_roles_are_ordered_each_allowing_what_the_one_before_may():
 def test_an_unknown_role_is_refused():
     with pytest.raises(UserError, match="unknown role 'owner'"):
         Actor("a@x.io", "owner")
+
+
+def test_every_export_launch_and_import_leaves_exactly_one_audit_row(demo_engine, demo_anchor, tmp_path):
+    world = World.__new__(World)  # the campaign and segment only; no prediction needed here
+    world.engine, world.anchor, world.tmp_path = demo_engine, demo_anchor, tmp_path
+    world.segment = save_segment(demo_engine, "Everyone on iOS", IOS_ONLY).id
+    world.schedule = daily(demo_anchor.date() + timedelta(days=1), "12:00", 3)
+    last = last_audit_id(demo_engine)
+    ana, mark, boss = Actor("ana@x.io", "analyst"), Actor("mark@x.io", "marketer"), Actor("boss@x.io", "admin")
+    rows_out = [export_csv(IOS_ONLY, io.StringIO(), demo_engine, actor=ana) for _ in range(2)]
+    launch(world.launchable(), demo_engine, now=demo_anchor, actor=mark)
+    import_users(demo_engine, world.csv_file("users.csv", "user_id\nr-1\nr-2\n"), actor=boss)
+    import_events(
+        demo_engine, world.csv_file("events.csv", "user_id,event,timestamp\nr-1,session,2025-01-01\n"), actor=boss
+    )
+    table = models.AuditEntry.__table__
+    with demo_engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table.c.actor, table.c.action, table.c.details).where(table.c.id > last).order_by(table.c.id)
+        ).all()
+    assert [(who, what) for who, what, _ in rows] == [
+        ("ana@x.io", "export"),
+        ("ana@x.io", "export"),
+        ("mark@x.io", "launch"),
+        ("boss@x.io", "import"),
+        ("boss@x.io", "import"),
+    ]
+    assert [details["rows"] for _, what, details in rows if what != "launch"] == [*rows_out, 2, 1]
+    assert rows_out[0] > 0
+
+
+def test_an_import_ends_demo_data_and_nothing_may_regenerate_over_it(demo_engine, tmp_path):
+    boss = Actor("boss@x.io", "admin")
+    assert access.holds_demo_data(demo_engine)
+    path = tmp_path / "users.csv"
+    path.write_text("user_id\nreal-1\n", encoding="utf-8")
+    import_users(demo_engine, path, actor=boss)
+    assert not access.holds_demo_data(demo_engine)
+    before = snapshot(demo_engine)
+    with pytest.raises(UserError, match="^this database holds imported data: demo data can no longer replace it$"):
+        regenerate_demo_data(demo_engine, 300, 1, lambda _m: None, actor=boss, confirmation="REPLACE")
+    assert snapshot(demo_engine) == before
+
+
+@pytest.mark.parametrize("typed", ["", "replace", "yes", "REPLACE ALL"])
+def test_replacing_data_needs_the_typed_confirmation(demo_engine, typed):
+    before = snapshot(demo_engine)
+    with pytest.raises(UserError, match="^type REPLACE to confirm that every user and event is replaced$"):
+        regenerate_demo_data(demo_engine, 300, 1, lambda _m: None, actor=Actor("b@x.io", "admin"), confirmation=typed)
+    assert snapshot(demo_engine) == before
+
+
+def test_the_last_admin_cannot_step_down(empty_engine):
+    boss = access.sign_in("boss@x.io", empty_engine)
+    assert boss == Actor("boss@x.io", "admin")
+    with pytest.raises(UserError, match="^boss@x.io is the only admin: make someone else admin first$"):
+        access.set_role("boss@x.io", "viewer", empty_engine, actor=boss)
+    assert access.sign_in("BOSS@x.io ", empty_engine) == boss
+
+
+def test_the_cli_acts_as_the_local_admin_under_the_operating_system_user_name(app_database, tmp_path):
+    import getpass
+
+    from core.cli import main
+
+    path = tmp_path / "users.csv"
+    path.write_text("user_id\ncli-1\n", encoding="utf-8")
+    last = last_audit_id(app_database)
+    assert main(["import", "users", str(path)]) == 0
+    assert audit_actions_after(app_database, last) == [(getpass.getuser(), "import")]
+    assert main(["seed", "--users", "200"]) == 2  # imported data: the CLI will not replace it either
+    assert snapshot(app_database)["users"][0][0] == 3_001
+
+
+def test_the_audit_log_filters_and_exports_formula_safe(empty_engine):
+    boss = Actor("boss@x.io", "admin")
+    access.audit(empty_engine, Actor("=cmd()@x.io", "analyst"), "export", "=HYPERLINK(1)", rows=3)
+    access.audit(empty_engine, boss, "launch", "campaign 'A'")
+    assert access.audit_log(empty_engine, actor=boss, action="launch")["target"].tolist() == ["campaign 'A'"]
+    assert access.audit_log(empty_engine, actor=boss, who="CMD")["action"].tolist() == ["export"]
+    text = access.audit_csv_bytes(empty_engine, actor=boss, action="export").decode()
+    lines = text.splitlines()
+    assert lines[0] == "at,actor,action,target,details"
+    assert lines[1].split(",")[1:4] == ["'=cmd()@x.io", "export", "'=HYPERLINK(1)"]
+    assert access.audit_log(empty_engine, actor=boss)["action"].tolist() == ["export", "launch", "export"]
