@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.db import get_engine
 from pages import FRAME_FLAG, OPEN_PARAM
-from pages.team_access import login_required, signed_in_actor
+from pages.team.access import login_required, signed_in_actor
 
 st.set_page_config(page_title="Likely", page_icon=":material/target:", layout="wide")
 st.session_state[FRAME_FLAG] = True

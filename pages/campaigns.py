@@ -21,7 +21,7 @@ from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES
 from core.timeutil import screen_time, utcnow
 from pages import ensure_frame
-from pages.team_access import page_actor, signed_in_actor
+from pages.team.access import page_actor, signed_in_actor
 
 ensure_frame("pages/campaigns.py")
 

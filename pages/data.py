@@ -14,8 +14,9 @@ from core.demo import regenerate_demo_data
 from core.errors import UserError
 from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_users
 from core.summary import database_summary
-from pages import ensure_frame, team_admin
-from pages.team_access import page_actor
+from pages import ensure_frame
+from pages.team import admin as team_admin
+from pages.team.access import page_actor
 
 ensure_frame("pages/data.py")
 COUNT = st.column_config.NumberColumn(format="localized")  # 12,345

@@ -19,7 +19,7 @@ from core.segments import list_segments
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
 from pages import ensure_frame
-from pages.team_access import page_actor
+from pages.team.access import page_actor
 
 ensure_frame("pages/predictions.py")
 

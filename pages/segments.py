@@ -25,7 +25,7 @@ from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time
 from pages import ensure_frame
-from pages.team_access import page_actor
+from pages.team.access import page_actor
 
 ensure_frame("pages/segments.py")
 

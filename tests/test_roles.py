@@ -360,7 +360,7 @@ def test_pages_always_pass_the_signed_in_actor():
     acting = _acting_functions()
     assert {"export_csv_bytes", "launch", "transition", "import_users", "set_delivery_rules"} <= acting
     missing = []
-    for path in sorted((Path(__file__).resolve().parent.parent / "pages").glob("*.py")):
+    for path in sorted((Path(__file__).resolve().parent.parent / "pages").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue

@@ -1,7 +1,7 @@
 """Team access through the app: a signed-in person (AppTest's `user`) meets the allow list and their role.
 
 AppTest cannot run the OpenID Connect dance, but it seeds `st.user` and the secrets, which is all
-the app reads (pages/team_access.py is the one place that does).
+the app reads (pages/team/access.py is the one place that does).
 """
 
 from __future__ import annotations
