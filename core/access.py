@@ -134,14 +134,20 @@ def sign_in(email: str, engine: Engine | None = None) -> Actor:
     """The member behind an admitted email; the first one into an empty workspace becomes admin."""
     email = email.strip().lower()
     engine = engine or get_engine()
-    with session_scope(engine) as session:
-        member = session.get(Member, email)
-        if member is not None:
-            return Actor(email, member.role)
-        first = session.scalar(sa.select(sa.func.count()).select_from(Member)) == 0
-        role = "admin" if first else NEW_MEMBER_ROLE
-        session.add(Member(email=email, role=role, added_by=email if first else "sign-in"))
-        session.add(audit_entry(Actor(email, role), "role change", email, {"role": role, "reason": "first sign-in"}))
+    try:
+        with session_scope(engine) as session:
+            member = session.get(Member, email)
+            if member is not None:
+                return Actor(email, member.role)
+            first = session.scalar(sa.select(sa.func.count()).select_from(Member)) == 0
+            role = "admin" if first else NEW_MEMBER_ROLE
+            session.add(Member(email=email, role=role, added_by=email if first else "sign-in"))
+            session.add(
+                audit_entry(Actor(email, role), "role change", email, {"role": role, "reason": "first sign-in"})
+            )
+    except sa.exc.IntegrityError:  # the same person's other tab added them a moment ago
+        with session_scope(engine) as session:
+            return Actor(email, session.get(Member, email).role)
     return Actor(email, role)
 
 

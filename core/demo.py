@@ -40,6 +40,6 @@ def regenerate_demo_data(
     predictions = list_predictions(engine)
     for prediction in predictions:
         progress(f"re-scoring '{prediction.name}'")
-        refresh_scores(engine, prediction.id, progress, data_replaced=True)
+        refresh_scores(engine, prediction.id, progress, data_replaced=True, actor=actor)
     if not predictions:
         ensure_demo_predictions(engine, progress)

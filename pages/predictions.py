@@ -94,7 +94,7 @@ def update_form(prediction: P.PredictionInfo) -> None:
     refresh, retrain = st.columns(2)
     action = None
     if refresh.button("Refresh scores", key="update_refresh", width="stretch", disabled=not may_train):
-        action = ("Refreshing the scores...", P.refresh_scores)
+        action = ("Refreshing the scores...", partial(P.refresh_scores, actor=actor))
     if retrain.button("Retrain model", key="update_retrain", width="stretch", disabled=not may_train):
         action = ("Retraining the model...", partial(P.retrain_prediction, actor=actor))
     if action is None:

@@ -19,7 +19,7 @@ from core.campaigns.store import duplicate
 from core.demo import regenerate_demo_data
 from core.errors import UserError
 from core.importer import import_events, import_users
-from core.predictions import find_prediction, retrain_prediction
+from core.predictions import find_prediction, refresh_scores, retrain_prediction
 from core.predictions.store import export_scores
 from core.segments import delete_segment, duplicate_segment, rename_segment, save_segment, update_segment
 from core.segments.export import export_csv
@@ -150,6 +150,11 @@ ACTIONS = {
         Permission.TRAIN_PREDICTIONS,
         lambda w, a: retrain_prediction(w.engine, w.prediction, actor=a),
         "retrain",
+    ),
+    "refresh prediction scores": (
+        Permission.TRAIN_PREDICTIONS,
+        lambda w, a: refresh_scores(w.engine, w.prediction, actor=a),
+        None,
     ),
     "regenerate demo data": (
         Permission.REPLACE_DATA,

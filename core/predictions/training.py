@@ -284,7 +284,12 @@ def _score(
 
 
 def refresh_scores(
-    engine: Engine, name_or_id: str | int, progress: Progress = None, data_replaced: bool = False
+    engine: Engine,
+    name_or_id: str | int,
+    progress: Progress = None,
+    data_replaced: bool = False,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> int:
     """Re-score a prediction's audience with its stored model and the newest data; returns its id.
 
@@ -294,6 +299,7 @@ def refresh_scores(
     update (like the leader's), except when the whole data set was replaced (`data_replaced`,
     e.g. regenerated demo data).
     """
+    require(actor, Permission.TRAIN_PREDICTIONS)
     say = _say(progress)
     prediction = store.find_prediction(engine, name_or_id)
     if prediction.kind == "preview" and not data_replaced:
@@ -301,7 +307,7 @@ def refresh_scores(
     as_of = latest_event_time(engine) or prediction.as_of
     if prediction.kind == "full" and model_age_days(prediction, as_of) >= RETRAIN_AFTER_DAYS:
         say(f"the model is {model_age_days(prediction, as_of):.0f} days older than the data: retraining it")
-        return retrain_prediction(engine, prediction.id, progress)
+        return retrain_prediction(engine, prediction.id, progress, actor=actor)
     model = store.stored_model(engine, prediction)
     say(f"refreshing '{prediction.name}' with data up to {as_of:%Y-%m-%d %H:%M}")
     audience_ids = _audience_ids(engine, prediction.audience, as_of)
