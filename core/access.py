@@ -252,6 +252,11 @@ def audit_log(
     return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
 
 
+def details_text(details: dict | None) -> str:
+    """An entry's details for people: "rows: 4, new_users: 4"."""
+    return ", ".join(f"{key}: {value}" for key, value in (details or {}).items())
+
+
 def audit_csv_bytes(engine: Engine | None = None, *, actor: Actor, **filters) -> bytes:
     """The filtered audit log as a formula-safe CSV; the export itself is audited."""
     from core.segments.export import neutralise  # the project's one formula neutraliser
@@ -261,7 +266,7 @@ def audit_csv_bytes(engine: Engine | None = None, *, actor: Actor, **filters) ->
     writer = csv.writer(out)
     writer.writerow(AUDIT_COLUMNS)
     for row in log.itertuples(index=False):
-        details = "" if row.details is None else str(row.details)
+        details = details_text(row.details)
         writer.writerow(
             [
                 f"{row.at:%Y-%m-%d %H:%M:%S}",

@@ -5,7 +5,7 @@ from functools import partial
 
 import streamlit as st
 
-from core.access import AUDIT_ACTIONS, ROLES, audit_csv_bytes, audit_log, members, set_role
+from core.access import AUDIT_ACTIONS, ROLES, audit_csv_bytes, audit_log, details_text, members, set_role
 from core.errors import UserError
 
 
@@ -42,7 +42,7 @@ def audit_section(engine, actor) -> None:
     if log.empty:
         st.caption("Nothing recorded yet for these filters.")
         return
-    st.dataframe(log.astype({"details": str}), hide_index=True, width="stretch")
+    st.dataframe(log.assign(details=log["details"].map(details_text)), hide_index=True, width="stretch")
     st.download_button(
         "Export audit log (CSV)",
         data=partial(audit_csv_bytes, engine, actor=actor, **filters),
