@@ -862,7 +862,7 @@ def _outbox(engine) -> None:
         "This version talks to no push or email provider: due messages are rendered into this outbox, "
         "one per campaign, occurrence and user, ready for one."
     )
-    st.button("Write due messages now", on_click=_dispatch_clicked)
+    st.button("Write due messages now", on_click=_dispatch_clicked, disabled=not can(actor, Permission.LAUNCH_CAMPAIGN))
     frame = cc.list_campaigns(engine)
     options = [None, *frame["id"].tolist()]
     names = dict(zip(frame["id"], frame["name"], strict=True))
