@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from core.access import Permission, can
 from core.campaigns import audience as aud
 from core.campaigns import limits, personalise, rules
 from core.campaigns import schedule as sch
+from core.campaigns.outbox_export import outbox_csv_bytes
 from core.campaigns.templating import VARIABLES
 from core.db import get_engine
 from core.errors import UserError
@@ -876,7 +878,7 @@ def _outbox(engine) -> None:
         st.caption(f"Showing the latest {RECENT_OUTBOX_ROWS:,}; the CSV holds all {len(rows):,}.")
     st.download_button(
         "Download CSV",
-        data=rows.to_csv(index=False).encode("utf-8"),
+        data=partial(outbox_csv_bytes, engine, chosen, actor=actor),
         file_name="outbox.csv",
         mime="text/csv",
         disabled=rows.empty or not can(actor, Permission.EXPORT),

@@ -6,6 +6,7 @@ message naming the person, their role and the role needed, and nothing in the da
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ import sqlalchemy as sa
 from core import access, models
 from core.access import ROLES, Actor, Permission
 from core.campaigns import CampaignSpec, launch, save_draft, set_company_timezone, set_delivery_rules, transition
+from core.campaigns.dispatch import dispatch
+from core.campaigns.outbox_export import outbox_csv_bytes
 from core.campaigns.store import duplicate
 from core.demo import regenerate_demo_data
 from core.errors import UserError
@@ -92,6 +95,11 @@ ACTIONS = {
     "export scores": (
         Permission.EXPORT,
         lambda w, a: export_scores(w.engine, w.prediction, w.tmp_path / "scores.csv", actor=a),
+        "export",
+    ),
+    "export the outbox": (
+        Permission.EXPORT,
+        lambda w, a: outbox_csv_bytes(w.engine, w.campaign, actor=a),
         "export",
     ),
     "save a campaign draft": (
@@ -323,6 +331,15 @@ def test_the_cli_acts_as_the_local_admin_under_the_operating_system_user_name(ap
     assert audit_actions_after(app_database, last) == [(getpass.getuser(), "import")]
     assert main(["seed", "--users", "200"]) == 2  # imported data: the CLI will not replace it either
     assert snapshot(app_database)["users"][0][0] == 3_001
+
+
+def test_the_outbox_export_is_formula_safe(demo_engine, demo_anchor):
+    schedule = daily(demo_anchor.date(), "00:00", 1, local_time=False)
+    campaign = make_campaign(demo_engine, "=Evil", IOS_ONLY, schedule, demo_anchor - timedelta(days=1))
+    dispatch(demo_engine, until=demo_anchor + timedelta(days=1))
+    text = outbox_csv_bytes(demo_engine, campaign, actor=Actor("ana@x.io", "analyst")).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and {row["campaign"] for row in rows} == {"'=Evil"}
 
 
 def test_the_audit_log_filters_and_exports_formula_safe(empty_engine):
