@@ -328,7 +328,11 @@ def test_the_cli_acts_as_the_local_admin_under_the_operating_system_user_name(ap
     path.write_text("user_id\ncli-1\n", encoding="utf-8")
     last = last_audit_id(app_database)
     assert main(["import", "users", str(path)]) == 0
-    assert audit_actions_after(app_database, last) == [(getpass.getuser(), "import")]
+    save_segment(app_database, "Everyone on iOS", IOS_ONLY)
+    assert main(["segment", "export", "Everyone on iOS", "-o", str(tmp_path / "ios.csv")]) == 0
+    assert audit_actions_after(app_database, last) == [(getpass.getuser(), "import"), (getpass.getuser(), "export")]
+    log = access.audit_log(app_database, actor=access.local_admin(), action="export")
+    assert log["target"].tolist() == ["Everyone on iOS"]
     assert main(["seed", "--users", "200"]) == 2  # imported data: the CLI will not replace it either
     assert snapshot(app_database)["users"][0][0] == 3_001
 
