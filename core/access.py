@@ -92,8 +92,12 @@ def require(actor: Actor, permission: Permission) -> None:
     """Refuse, in one line, an action the actor's role does not allow."""
     if not can(actor, permission):
         needed = MINIMUM_ROLE[permission]
-        who = "an admin" if needed == "admin" else f"{'an' if needed[0] in 'aeiou' else 'a'} {needed} or above"
-        raise UserError(f"{actor.email} is a {actor.role}: only {who} may {permission.value}")
+        who = _a(needed) if needed == "admin" else f"{_a(needed)} or above"
+        raise UserError(f"{actor.email} is {_a(actor.role)}: only {who} may {permission.value}")
+
+
+def _a(role: str) -> str:
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
 
 
 def allowed(actor: Actor) -> list[str]:
