@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, case, or_, select, update
+from sqlalchemy import Engine, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.db import get_engine
@@ -76,12 +76,10 @@ def try_acquire(engine: Engine, name: str, owner: str, seconds: float, now: date
 
 
 def release(engine: Engine, name: str, owner: str) -> None:
-    """Give the lease back at once (only its owner can)."""
+    """Give the lease back at once (only its owner can): its row goes, so a run leaves no trace behind."""
     table = Lease.__table__
     with engine.begin() as connection:
-        connection.execute(
-            update(table).where(table.c.name == name, table.c.owner == owner).values(expires_at=_RELEASED)
-        )
+        connection.execute(delete(table).where(table.c.name == name, table.c.owner == owner))
 
 
 @dataclass(frozen=True)
