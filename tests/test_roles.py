@@ -19,10 +19,12 @@ from core.campaigns import CampaignSpec, launch, save_draft, set_company_timezon
 from core.campaigns.dispatch import dispatch
 from core.campaigns.outbox_export import outbox_csv_bytes
 from core.campaigns.store import duplicate
+from core.delivery.config import DeliverySettings, save_settings, send_test_message
+from core.delivery.outbox import retry_failed
 from core.demo import regenerate_demo_data
 from core.errors import UserError
 from core.importer import import_events, import_users
-from core.predictions import find_prediction, refresh_scores, retrain_prediction
+from core.predictions import backtest_prediction, find_prediction, refresh_scores, retrain_prediction
 from core.predictions.store import export_scores
 from core.segments import delete_segment, duplicate_segment, rename_segment, save_segment, update_segment
 from core.segments.export import export_csv
@@ -40,6 +42,8 @@ class World:
         self.spare_segment = save_segment(engine, "Spare", LAPSED_2_WEEKS).id
         self.schedule = daily(anchor.date() + timedelta(days=1), "12:00", 3)
         self.campaign = make_campaign(engine, "Running", IOS_ONLY, self.schedule, anchor)
+        self.paused_campaign = make_campaign(engine, "Paused", IOS_ONLY, self.schedule, anchor)
+        transition(self.paused_campaign, "pause", engine)
         self.prediction = find_prediction(engine, "Purchase in next 30 days").id
         access.sign_in("boss@example.com", engine)  # the first member: admin
         access.sign_in("newcomer@example.com", engine)  # a viewer
@@ -59,6 +63,13 @@ class World:
         path.write_text(text, encoding="utf-8")
         return path
 
+
+SECRET = "s3cret-signing-key"
+WEBHOOK_SETTINGS = DeliverySettings(
+    providers={"push": "webhook", "email": "demo", "in_app": "demo"},
+    webhook_url="https://hooks.example.com/likely?token=abc123",
+    webhook_secret=SECRET,
+)
 
 # action -> (permission, the call, the audit action it records, or None)
 ACTIONS = {
@@ -126,6 +137,31 @@ ACTIONS = {
         Permission.LAUNCH_CAMPAIGN,
         lambda w, a: transition(w.campaign, "stop", w.engine, actor=a),
         "stop",
+    ),
+    "resume a campaign": (
+        Permission.LAUNCH_CAMPAIGN,
+        lambda w, a: transition(w.paused_campaign, "resume", w.engine, actor=a),
+        "resume",
+    ),
+    "retry failed messages": (
+        Permission.LAUNCH_CAMPAIGN,
+        lambda w, a: retry_failed(w.engine, w.campaign, actor=a),
+        "retry",
+    ),
+    "change delivery channels": (
+        Permission.CHANGE_RULES,
+        lambda w, a: save_settings(w.engine, WEBHOOK_SETTINGS, actor=a),
+        "rule change",
+    ),
+    "send a test message": (
+        Permission.CHANGE_RULES,
+        lambda w, a: send_test_message(w.engine, DeliverySettings(), "push", "u-1", actor=a),
+        None,
+    ),
+    "backtest a prediction": (
+        Permission.TRAIN_PREDICTIONS,
+        lambda w, a: backtest_prediction(w.engine, w.prediction, actor=a),
+        "backtest",
     ),
     "import users": (
         Permission.IMPORT_DATA,
@@ -396,3 +432,15 @@ def test_pages_always_pass_the_signed_in_actor():
             if name in acting and not any(keyword.arg == "actor" for keyword in node.keywords):
                 missing.append(f"{path.name}:{node.lineno} {name}")
     assert missing == []
+
+
+def test_saving_delivery_channels_audits_the_providers_and_never_a_secret_or_url(empty_engine):
+    save_settings(empty_engine, WEBHOOK_SETTINGS, actor=Actor("boss@x.io", "admin"))
+    log = access.audit_log(empty_engine, actor=Actor("boss@x.io", "admin"))
+    assert log[["actor", "action", "target"]].values.tolist() == [["boss@x.io", "rule change", "delivery channels"]]
+    details = log["details"].iloc[0]
+    assert details == {
+        "providers": {"push": "webhook", "email": "demo", "in_app": "demo"},
+        "set": ["webhook_secret", "webhook_url"],
+    }
+    assert SECRET not in str(details) and "abc123" not in str(details)
