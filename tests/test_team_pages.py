@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core import access, models
 from core.access import Actor
 from core.campaigns import get_campaign
+from core.campaigns.dispatch import dispatch
 from tests.campaign_fixtures import daily, make_campaign
 from tests.definitions import IOS_ONLY
 from tests.prediction_fixtures import trained_app, trained_db_template, trained_engine  # noqa: F401 (fixtures)
@@ -132,7 +133,38 @@ CONTROLS = [
     ("pages/data.py", "admin", "Save delivery rules", True),
     ("pages/predictions.py", "marketer", "Retrain model", False),
     ("pages/predictions.py", "admin", "Retrain model", True),
+    ("pages/data.py", "marketer", "Save channels", False),
+    ("pages/data.py", "admin", "Save channels", True),
+    ("pages/data.py", "marketer", "Send a test message", False),
+    ("pages/data.py", "admin", "Send a test message", True),
+    ("pages/predictions.py", "marketer", "Run a backtest", False),
+    ("pages/predictions.py", "admin", "Run a backtest", True),
 ]
+
+
+# the Outbox view's controls: role -> (may download the CSV, may retry failed messages)
+OUTBOX_CONTROLS = {"viewer": (False, False), "analyst": (True, False), "marketer": (True, True)}
+
+
+@pytest.mark.parametrize("role", OUTBOX_CONTROLS)
+def test_the_outbox_view_offers_only_what_the_role_may_do(app_database, demo_anchor, role):
+    campaign = make_campaign(
+        app_database, "Due", IOS_ONLY, daily(demo_anchor.date(), "00:00", 1, local_time=False), demo_anchor
+    )
+    dispatch(app_database, until=demo_anchor + timedelta(days=1))
+    outbox = models.OutboxMessage.__table__
+    with app_database.begin() as connection:
+        first = connection.execute(sa.select(sa.func.min(outbox.c.id))).scalar()
+        connection.execute(sa.update(outbox).where(outbox.c.id == first).values(status="failed"))
+    member_as(app_database, f"{role}@example.com", role)
+    at = signed_in(f"{role}@example.com", "pages/campaigns.py")
+    at.radio(key="campaigns_view").set_value("Outbox").run()
+    at.selectbox(key="c_outbox_choice").set_value(campaign).run()
+    assert not at.exception
+    download = [w for w in at.get("download_button") if w.label == "Download CSV"]
+    retry = [w for w in at.button if w.label == "Retry failed"]
+    assert len(download) == 1 and len(retry) == 1
+    assert (not download[0].disabled, not retry[0].disabled) == OUTBOX_CONTROLS[role]
 
 
 @pytest.mark.parametrize(("page", "role", "label", "enabled"), CONTROLS, ids=[f"{c[1]}-{c[2]}" for c in CONTROLS])
