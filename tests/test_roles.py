@@ -444,3 +444,18 @@ def test_saving_delivery_channels_audits_the_providers_and_never_a_secret_or_url
         "set": ["webhook_secret", "webhook_url"],
     }
     assert SECRET not in str(details) and "abc123" not in str(details)
+
+
+def test_campaign_commands_are_audited_under_the_operating_system_user_name(app_database, demo_anchor):
+    import getpass
+
+    from core.cli import main
+
+    make_campaign(
+        app_database, "Running", IOS_ONLY, daily(demo_anchor.date() + timedelta(days=1), "12:00"), demo_anchor
+    )
+    last = last_audit_id(app_database)
+    for command in (["pause", "Running"], ["resume", "Running"], ["retry-failed", "Running"], ["stop", "Running"]):
+        assert main(["campaign", *command]) == 0
+    me = getpass.getuser()
+    assert audit_actions_after(app_database, last) == [(me, "pause"), (me, "resume"), (me, "retry"), (me, "stop")]
