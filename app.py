@@ -9,6 +9,7 @@ from core.errors import UserError
 from core.markup import plain
 from core.worker import stale_warning
 from pages import FRAME_FLAG, OPEN_PARAM
+from pages.team.access import login_required, signed_in_actor
 
 # The sidebar holds only the account (with a login configured) and, below 768 px, the navigation:
 # it starts folded so it never takes 300 px of a small screen.
@@ -36,14 +37,6 @@ LOGO = (
 )
 
 
-def login_required() -> bool:
-    """True when an [auth] section is configured in secrets.toml (see README: team deployment)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all
-        return False
-
-
 if login_required() and not st.user.get("is_logged_in"):
     st.title("Likely")
     st.write("Sign in with your company account to continue.")
@@ -51,10 +44,6 @@ if login_required() and not st.user.get("is_logged_in"):
     st.stop()
 
 st.logo(LOGO, size="large")
-if login_required():  # the account sits in the (folded) sidebar; without a login there is no sidebar at all
-    with st.sidebar:
-        st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
-        st.button("Log out", on_click=st.logout)
 
 
 def open_default_screen() -> None:
@@ -82,6 +71,11 @@ try:
 except UserError as refusal:
     st.error(plain(refusal))
     st.stop()
+actor = signed_in_actor(get_engine())  # refuses, and stops here, anyone outside the allow list
+if login_required():  # the account sits in the (folded) sidebar; without a login there is no sidebar at all
+    with st.sidebar:
+        st.caption(f"Signed in as {plain(actor.email)} ({actor.role})")
+        st.button("Log out", on_click=st.logout)
 if worker_warning := stale_warning(get_engine()):  # above every screen: nothing is sent while it shows
     st.warning(worker_warning, icon=":material/schedule_send:")
 page.run()

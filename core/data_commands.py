@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.access import LOCAL_ADMIN, REPLACE_CONFIRMATION, audit, require_replace
 from core.arguments import count_arg, seed_arg
 from core.db import get_engine
 from core.importer import import_events, import_users
@@ -28,7 +29,9 @@ def register(subparsers) -> None:
 
 
 def _seed(args) -> int:
+    require_replace(LOCAL_ADMIN, REPLACE_CONFIRMATION, get_engine())  # never over imported data
     result = generate(get_engine(), users=args.users, seed=args.seed, anchor=args.anchor, progress=printer("seed "))
+    audit(get_engine(), LOCAL_ADMIN, "replace data", "all users and events", users=result.users, seed=args.seed)
     print(f"seeded {result.users:,} users and {result.events:,} events up to {result.anchor:%Y-%m-%d}")
     return 0
 

@@ -21,6 +21,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Engine, select
 
 from core import facts, leases, models, safejson
+from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, forget_demo_data, require
 from core.db import bulk_insert, bump_data_version, session_scope, users_version
 from core.errors import UserError
 from core.instants import parse_instant
@@ -352,8 +353,11 @@ def _known_users(session, external_ids) -> dict[str, int]:
 
 
 @leases.exclusive("import", what="another import")
-def import_users(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
+def import_users(
+    engine: Engine, source: Source, progress: Callable[[str], None] | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> ImportResult:
     """Create or update users from a users CSV; all or nothing."""
+    require(actor, Permission.IMPORT_DATA)
     say = progress or (lambda _m: None)
     name = _file_name(source)
     problems = _Problems(name)
@@ -424,6 +428,8 @@ def import_users(engine: Engine, source: Source, progress: Callable[[str], None]
         say("refreshing per-user facts")
         facts.refresh_users(session, touched)
         bump_data_version(session)
+        forget_demo_data(session)
+        session.add(audit_entry(actor, "import", f"users from {name}", {"rows": rows, "new_users": created}))
         session.flush()
         after = _versions(session.connection())
     _update_cache(engine, before, after, touched, say)
@@ -456,8 +462,11 @@ def _insert_users(connection, rows: list[tuple]) -> int:
 
 
 @leases.exclusive("import", what="another import")
-def import_events(engine: Engine, source: Source, progress: Callable[[str], None] | None = None) -> ImportResult:
+def import_events(
+    engine: Engine, source: Source, progress: Callable[[str], None] | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> ImportResult:
     """Append events from an events CSV, creating users seen only there; all or nothing."""
+    require(actor, Permission.IMPORT_DATA)
     say = progress or (lambda _m: None)
     name = _file_name(source)
     problems = _Problems(name)
@@ -500,6 +509,8 @@ def import_events(engine: Engine, source: Source, progress: Callable[[str], None
         say("refreshing per-user facts")
         facts.refresh_users(session, touched)
         bump_data_version(session)
+        forget_demo_data(session)
+        session.add(audit_entry(actor, "import", f"events from {name}", {"rows": written, "new_users": created}))
         session.flush()
         after = _versions(session.connection())
     _update_cache(engine, before, after, touched, say)

@@ -202,3 +202,26 @@ class DemoDelivery(Base):
     title: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Member(Base):
+    """A person who signed in (team deployments): their role decides what core lets them do."""
+
+    __tablename__ = "members"
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)  # lower case
+    role: Mapped[str] = mapped_column(String(16))  # viewer / analyst / marketer / admin
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    added_by: Mapped[str | None] = mapped_column(String(254))
+
+
+class AuditEntry(Base):
+    """Who did what, when, on which object: exports, imports, launches, rule and role changes..."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(300))
+    details: Mapped[dict | None] = mapped_column(JSON)
+    __table_args__ = (Index("ix_audit_log_at", "at"),)

@@ -109,9 +109,9 @@ def _export(args) -> int:
     saved = segments.get_segment(engine, args.name)
     started = time.perf_counter()
     if args.output == "-":
-        rows = export_csv(saved.definition, sys.stdout, engine, args.now, via_sql=args.sql)
+        rows = export_csv(saved.definition, sys.stdout, engine, args.now, via_sql=args.sql, subject=saved.name)
     else:
-        rows = export_csv(saved.definition, args.output, engine, args.now, via_sql=args.sql)
+        rows = export_csv(saved.definition, args.output, engine, args.now, via_sql=args.sql, subject=saved.name)
         print(f"exported {rows:,} users of “{saved.name}” to {args.output} in {time.perf_counter() - started:.1f} s")
     return 0
 

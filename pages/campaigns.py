@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.access import Permission, can
 from core.campaigns.draft import ComposerDraft
 from core.db import get_engine
 from core.errors import UserError
@@ -17,6 +18,7 @@ from core.selection import LikelihoodSelection
 from core.timeutil import utcnow
 from pages import campaign_results, ensure_frame, outbox_view
 from pages.campaign_steps import compose, listing, state
+from pages.team.access import page_actor
 
 ensure_frame("pages/campaigns.py")
 
@@ -44,6 +46,11 @@ engine = get_engine()
 st.session_state.setdefault("campaigns_view", "Compose")
 _receive_selection()
 st.title("Campaigns")
+actor = page_actor(engine)
+if not can(actor, Permission.COMPOSE_CAMPAIGN):
+    st.info(
+        f"As {'an' if actor.role[0] in 'aeiou' else 'a'} {actor.role} you see campaigns; composing and launching them needs the marketer role."
+    )
 state.show_flash()
 view = st.radio(
     "View",
@@ -53,10 +60,10 @@ view = st.radio(
     label_visibility="collapsed",
 )
 if view == "Compose":
-    compose(engine)
+    compose(engine, actor)
 elif view == "Campaigns":
-    listing.render(engine)
+    listing.render(engine, actor)
 elif view == "Results":
     campaign_results.render(engine)
 else:
-    outbox_view.render(engine)
+    outbox_view.render(engine, actor)

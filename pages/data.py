@@ -6,6 +6,7 @@ from zoneinfo import available_timezones
 import pandas as pd
 import streamlit as st
 
+from core.access import REPLACE_CONFIRMATION, Permission, can, holds_demo_data
 from core.campaigns import company_timezone, delivery_rules, set_company_timezone, set_delivery_rules
 from core.campaigns import rules as delivery
 from core.db import database_url, get_engine
@@ -15,12 +16,15 @@ from core.importer import EVENT_COLUMNS, USER_COLUMNS, import_events, import_use
 from core.markup import plain
 from core.summary import database_summary
 from pages import delivery_panel, ensure_frame
+from pages.team import admin as team_admin
+from pages.team.access import page_actor
 
 ensure_frame("pages/data.py")
 COUNT = st.column_config.NumberColumn(format="localized")  # 12,345
 
 st.title("Data")
 engine = get_engine()
+actor = page_actor(engine)
 
 summary = database_summary(engine)
 users_col, events_col, range_col = st.columns(3)
@@ -66,12 +70,12 @@ columns = USER_COLUMNS if kind == "users" else EVENT_COLUMNS
 required = "user_id" if kind == "users" else "user_id, event, timestamp"
 st.markdown(f"Columns: `{', '.join(columns)}` — required: `{required}`.")
 upload = st.file_uploader(f"{kind}.csv", type=["csv"], key=f"upload_{kind}")
-if st.button(f"Import {kind}", disabled=upload is None, type="primary"):
+if st.button(f"Import {kind}", disabled=upload is None or not can(actor, Permission.IMPORT_DATA), type="primary"):
     importer = import_users if kind == "users" else import_events
     outcome = error = None
     with st.status(f"Importing {plain(upload.name)}…", expanded=True) as status:
         try:
-            outcome = importer(engine, upload, progress=st.write)
+            outcome = importer(engine, upload, progress=st.write, actor=actor)
         except UserError as problem:
             error = problem
             status.update(label="Nothing was imported", state="error", expanded=False)
@@ -90,9 +94,13 @@ current_zone = company_timezone(engine)
 chosen_zone = st.selectbox(
     "Company time zone", zones, index=zones.index(current_zone) if current_zone in zones else None
 )
-if chosen_zone and chosen_zone != current_zone and st.button("Save time zone"):
+if (
+    chosen_zone
+    and chosen_zone != current_zone
+    and st.button("Save time zone", disabled=not can(actor, Permission.CHANGE_RULES))
+):
     try:
-        set_company_timezone(chosen_zone, engine)
+        set_company_timezone(chosen_zone, engine, actor=actor)
     except UserError as error:
         st.error(plain(error))
     else:
@@ -158,12 +166,13 @@ with st.form("delivery_rules"):
         st.caption(
             "The window may cross midnight (22:00 until 08:00). It follows each user's zone, else the company zone."
         )
-    if st.form_submit_button("Save delivery rules"):
+    if st.form_submit_button("Save delivery rules", disabled=not can(actor, Permission.CHANGE_RULES)):
         try:
             saved = set_delivery_rules(
                 {"enabled": cap_on, "messages": cap_messages, "days": cap_days},
                 {"enabled": quiet_on, "start": quiet_start, "end": quiet_end, "mode": quiet_mode},
                 engine,
+                actor=actor,
             )
         except UserError as error:
             st.error(f"{plain(error)}. Nothing was changed.")
@@ -174,23 +183,32 @@ with st.form("delivery_rules"):
             st.rerun()  # the summary above the form shows the saved rules
 
 st.divider()
-delivery_panel.render(engine)
+delivery_panel.render(engine, actor)
 
-st.divider()
-st.subheader("Demo data")
-st.caption(
-    f"Database: `{database_url().split('@')[-1]}`. Regenerating replaces every user and event "
-    "(saved segments and campaigns are kept; predictions are re-scored)."
-)
-with st.form("regenerate"):
-    count = st.number_input("Users", min_value=100, max_value=2_000_000, value=50_000, step=10_000)
-    seed = st.number_input("Seed", min_value=0, value=7, step=1)
-    confirm = st.checkbox("Yes, replace all users and events")
-    if st.form_submit_button("Regenerate demo data"):
-        if not confirm:
-            st.error("Tick the confirmation box first: this replaces every user and event.")
-        else:
-            with st.status("Generating demo data…", expanded=True) as status:
-                regenerate_demo_data(engine, int(count), int(seed), st.write)
-                status.update(label="Demo data ready", state="complete")
-            st.rerun()
+if holds_demo_data(engine) and can(actor, Permission.REPLACE_DATA):  # gone once real data is imported
+    st.divider()
+    st.subheader("Demo data")
+    st.caption(
+        f"Database: `{database_url().split('@')[-1]}`. Regenerating replaces every user and event "
+        "(saved segments and campaigns are kept; predictions are re-scored)."
+    )
+    with st.form("regenerate"):
+        count = st.number_input("Users", min_value=100, max_value=2_000_000, value=50_000, step=10_000)
+        seed = st.number_input("Seed", min_value=0, value=7, step=1)
+        typed = st.text_input(f"Type {REPLACE_CONFIRMATION} to replace all users and events")
+        if st.form_submit_button("Regenerate demo data"):
+            try:
+                with st.status("Generating demo data…", expanded=True) as status:
+                    regenerate_demo_data(engine, int(count), int(seed), st.write, actor=actor, confirmation=typed)
+                    status.update(label="Demo data ready", state="complete")
+            except UserError as error:
+                st.error(f"{plain(error)}. Nothing was replaced.")
+            else:
+                st.rerun()
+
+if can(actor, Permission.MANAGE_MEMBERS):
+    st.divider()
+    team_admin.members_section(engine, actor)
+if can(actor, Permission.VIEW_AUDIT):
+    st.divider()
+    team_admin.audit_section(engine, actor)

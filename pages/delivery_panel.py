@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.access import Permission, can
 from core.delivery import config as delivery_config
 from core.errors import UserError
 from core.markup import plain
@@ -35,8 +36,11 @@ def _worker(engine) -> None:
             st.dataframe(status.errors, hide_index=True, width="stretch")
 
 
-def _providers(engine) -> None:
+def _providers(engine, actor) -> None:
     st.markdown("**Channels**")
+    may_change = can(actor, Permission.CHANGE_RULES)
+    if not may_change:
+        st.caption("Only an admin may change the delivery channels or send a test message.")
     try:
         settings = delivery_config.load_settings(engine)
     except UserError as error:
@@ -88,7 +92,7 @@ def _providers(engine) -> None:
             help="Each request carries X-Likely-Signature: HMAC-SHA256 of the timestamp and body. Never shown back.",
             key="dp_webhook_secret",
         )
-        if st.form_submit_button("Save channels"):
+        if st.form_submit_button("Save channels", disabled=not may_change):
             chosen = delivery_config.DeliverySettings(
                 providers=providers,
                 smtp_url=settings.smtp_url if "smtp_url" in env else smtp_url or None,
@@ -98,7 +102,7 @@ def _providers(engine) -> None:
                 from_environment=env,
             )
             try:
-                delivery_config.save_settings(engine, chosen)
+                delivery_config.save_settings(engine, chosen, actor=actor)
             except UserError as error:
                 st.error(plain(f"{error}. Nothing was changed."))
             else:
@@ -111,10 +115,10 @@ def _providers(engine) -> None:
         hide_index=True,
         width="stretch",
     )
-    _test_message(engine, settings)
+    _test_message(engine, settings, actor)
 
 
-def _test_message(engine, settings) -> None:
+def _test_message(engine, settings, actor) -> None:
     st.markdown("**Send a test message**")
     cols = st.columns([1, 2, 1], vertical_alignment="bottom")
     channel = cols[0].selectbox(
@@ -123,20 +127,20 @@ def _test_message(engine, settings) -> None:
     recipient = cols[1].text_input(
         "To", placeholder="an email address" if channel == "email" else "a user id", key="dp_test_to"
     )
-    if cols[2].button("Send a test message", key="dp_test_send"):
+    if cols[2].button("Send a test message", key="dp_test_send", disabled=not can(actor, Permission.CHANGE_RULES)):
         try:
-            answer = delivery_config.send_test_message(engine, settings, channel, recipient)
+            answer = delivery_config.send_test_message(engine, settings, channel, recipient, actor=actor)
         except UserError as error:
             st.error(plain(error))
         else:
             st.code(answer, language=None, wrap_lines=True)
 
 
-def render(engine) -> None:
+def render(engine, actor) -> None:
     st.subheader("Campaign delivery")
     st.caption(
         "The worker (`make run` starts it with the app) writes due messages and hands them to each channel's "
         "provider every minute; the Outbox on the Campaigns page shows what was sent and what failed."
     )
     _worker(engine)
-    _providers(engine)
+    _providers(engine, actor)

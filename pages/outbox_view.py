@@ -6,15 +6,16 @@ from functools import partial
 
 import streamlit as st
 
+from core.access import Actor, Permission, can
 from core.campaigns import list_campaigns
-from core.campaigns.dispatch import outbox_frame
-from core.csvout import frame_csv_bytes
+from core.campaigns.outbox_export import outbox_csv_bytes
 from core.delivery import config as delivery_config
 from core.delivery import outbox
 from core.errors import UserError
 from core.markup import plain
 from core.timeutil import utcnow
 from core.worker import read_status
+from pages.team.access import signed_in_actor
 
 STATUS_LABELS = {
     "queued": "Queued",
@@ -57,14 +58,20 @@ def _channels_line(engine) -> None:
 
 
 def _retry_clicked(engine, campaign_id: int, name: str) -> None:
-    count = outbox.retry_failed(engine, campaign_id)
-    st.session_state["outbox_flash"] = f"{count:,} failed messages of “{name}” are queued again."
+    try:  # the person signed in now: a role changed since this button was drawn counts
+        count = outbox.retry_failed(engine, campaign_id, actor=signed_in_actor(engine))
+    except UserError as error:
+        st.session_state["outbox_error"] = plain(error)
+        return
+    st.session_state["outbox_flash"] = f"{count:,} failed messages of “{plain(name)}” are queued again."
 
 
-def render(engine) -> None:
+def render(engine, actor: Actor) -> None:
     """The view: delivery setup, counts by status per campaign and send, failures, recent messages."""
     if "outbox_flash" in st.session_state:
         st.success(st.session_state.pop("outbox_flash"))
+    if "outbox_error" in st.session_state:
+        st.error(st.session_state.pop("outbox_error"))
     _channels_line(engine)
     campaigns = list_campaigns(engine)
     names = dict(zip(campaigns["id"], campaigns["name"], strict=True))
@@ -105,6 +112,7 @@ def render(engine) -> None:
                 "Retry failed",
                 on_click=_retry_clicked,
                 args=(engine, int(chosen), names[chosen]),
+                disabled=not can(actor, Permission.LAUNCH_CAMPAIGN),
                 help="Queue this campaign's failed and expired messages again; the worker sends them in its next cycle.",
             )
 
@@ -113,13 +121,10 @@ def render(engine) -> None:
     st.caption(f"The latest {RECENT:,} messages by send time.")
     st.download_button(
         "Download CSV",
-        data=partial(_outbox_csv, engine, chosen),  # built on click, never on every rerun
+        data=partial(outbox_csv_bytes, engine, chosen, actor=actor),  # built on click, never on every rerun
         file_name="outbox.csv",
         mime="text/csv",
         on_click="ignore",
+        disabled=not can(actor, Permission.EXPORT),
         help="Every message of this view, formula-safe like every CSV Likely writes.",
     )
-
-
-def _outbox_csv(engine, campaign_id: int | None) -> bytes:
-    return frame_csv_bytes(outbox_frame(engine, campaign_id))

@@ -4,11 +4,14 @@ UI only: every number comes from core.predictions. The selection (prediction, sc
 categories) lives in the URL and in the session, so it is shareable and survives page moves.
 """
 
+from functools import partial
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core import predictions as P
+from core.access import Permission, can
 from core.db import get_engine
 from core.errors import UserError
 from core.markup import plain
@@ -17,6 +20,7 @@ from core.selection import LikelihoodSelection
 from core.tiers import TIER_BY_NAME, TIER_NAMES, score_range_of
 from pages import ensure_frame, prediction_evidence
 from pages.components.score_slider import LOG_SCALE_RATIO, committed_selection, readable_scale, score_slider
+from pages.team.access import page_actor
 
 ensure_frame("pages/predictions.py")
 
@@ -24,6 +28,8 @@ SAVED = "predictions_selection"  # the last selection, kept across page moves
 
 engine = get_engine()
 st.title("Predictions")
+actor = page_actor(engine)
+may_train = can(actor, Permission.TRAIN_PREDICTIONS)
 st.caption(
     "How likely each user is to perform an event within a window. Tiers: "
     + ", ".join(TIER_BY_NAME[name].label() for name in TIER_NAMES)
@@ -54,7 +60,7 @@ def new_prediction_form() -> None:
             "and compares the result with the classic models (most recent first, RFM, BG/NBD). Takes about as "
             "long again as training.",
         )
-        submitted = st.form_submit_button("Train prediction", type="primary")
+        submitted = st.form_submit_button("Train prediction", type="primary", disabled=not may_train)
     if submitted:
         audience = next((s.definition.to_json() for s in segments if s.id == audience_choice), None)
         with st.status("Training the prediction...", expanded=True) as status:
@@ -68,6 +74,7 @@ def new_prediction_form() -> None:
                     audience=audience,
                     progress=st.write,
                     backtest=backtest_first,
+                    actor=actor,
                 )
             except UserError as error:
                 status.update(label="Nothing was trained", state="error")
@@ -93,10 +100,10 @@ def update_form(prediction: P.PredictionInfo) -> None:
     )
     refresh, retrain = st.columns(2)
     action = None
-    if refresh.button("Refresh scores", key="update_refresh", width="stretch"):
-        action = ("Refreshing the scores...", P.refresh_scores)
-    if retrain.button("Retrain model", key="update_retrain", width="stretch"):
-        action = ("Retraining the model...", P.retrain_prediction)
+    if refresh.button("Refresh scores", key="update_refresh", width="stretch", disabled=not may_train):
+        action = ("Refreshing the scores...", partial(P.refresh_scores, actor=actor))
+    if retrain.button("Retrain model", key="update_retrain", width="stretch", disabled=not may_train):
+        action = ("Retraining the model...", partial(P.retrain_prediction, actor=actor))
     if action is None:
         return
     label, run = action
@@ -415,10 +422,10 @@ def backtest_section(prediction: P.PredictionInfo) -> None:
             f"{result.evaluation_users:,} users ({result.evaluation_performers:,} did '{result.event}'). "
             f"`python -m core backtest --event {result.event} --window-days {result.window_days}` prints the same."
         )
-    if st.button("Run the backtest again" if result else "Run a backtest", key="run_backtest"):
+    if st.button("Run the backtest again" if result else "Run a backtest", key="run_backtest", disabled=not may_train):
         with st.status("Backtesting...", expanded=True) as status:
             try:
-                P.backtest_prediction(engine, prediction.id, progress=st.write)
+                P.backtest_prediction(engine, prediction.id, progress=st.write, actor=actor)
             except UserError as error:
                 status.update(label="No backtest", state="error")
                 st.error(plain(error))

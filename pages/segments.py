@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core import segments
+from core.access import Permission, can
 from core.channels import CHANNELS
 from core.db import get_engine
 from core.errors import UserError
@@ -27,6 +28,7 @@ from core.tiers import TIER_NAMES
 from core.timeutil import screen_time
 from pages import as_of, as_of_help, ensure_frame, users
 from pages.components.score_slider import committed_selection, score_slider
+from pages.team.access import page_actor
 
 ensure_frame("pages/segments.py")
 
@@ -550,38 +552,47 @@ def _saving(definition: segments.SegmentDefinition, size: int, now) -> None:
         if current:
             st.markdown(f"Editing saved segment **{plain(current['name'])}**")
             buttons = st.container(horizontal=True)
-            if buttons.button("Save changes", key="seg_save_changes", type="primary"):
+            if buttons.button("Save changes", key="seg_save_changes", type="primary", disabled=not may_save):
                 try:
                     _saved(
-                        segments.update_segment(engine, current["id"], definition, expected_version=current["version"]),
+                        segments.update_segment(
+                            engine, current["id"], definition, expected_version=current["version"], actor=actor
+                        ),
                         size,
                     )
                 except UserError as error:
                     problem = str(error)
             with buttons.popover("Save as new…", key="seg_save_as"):
                 copy_name = st.text_input("Name of the new segment", key="seg_save_as_name")
-                if st.button("Save as new segment", key="seg_save_new", type="primary"):
+                if st.button("Save as new segment", key="seg_save_new", type="primary", disabled=not may_save):
                     try:
-                        _saved(segments.save_segment(engine, copy_name, definition), size)
+                        _saved(segments.save_segment(engine, copy_name, definition, actor=actor), size)
                     except UserError as error:
                         st.error(plain(error))
         else:
             name = st.text_input("Segment name", key="seg_name", placeholder="e.g. Lapsed users - 2 weeks")
             buttons = st.container(horizontal=True)
-            if buttons.button("Save segment", key="seg_save", type="primary"):
+            if buttons.button("Save segment", key="seg_save", type="primary", disabled=not may_save):
                 try:
-                    _saved(segments.save_segment(engine, name, definition), size)
+                    _saved(segments.save_segment(engine, name, definition, actor=actor), size)
                 except UserError as error:
                     problem = str(error)
         buttons.button("New segment", key="seg_new", on_click=_start_new, help="Start again from an empty builder")
         buttons.download_button(
             "Export CSV",
-            data=partial(export_csv_bytes, definition, engine, now),
+            data=partial(
+                export_csv_bytes,
+                definition,
+                engine,
+                now,
+                actor=actor,
+                subject=(st.session_state.get(CURRENT) or {}).get("name") or "an unsaved segment",
+            ),
             file_name=f"{(current or {}).get('name') or 'segment'}.csv".replace("/", "-"),
             mime="text/csv",
             key="seg_export",
             on_click="ignore",
-            disabled=size == 0,
+            disabled=size == 0 or not can(actor, Permission.EXPORT),
             help="One row per user with their main facts and the likelihood of every prediction the segment uses.",
         )
         if problem:
@@ -591,6 +602,8 @@ def _saving(definition: segments.SegmentDefinition, size: int, now) -> None:
 # --- page --------------------------------------------------------------------------------
 
 st.title("Segments")
+actor = page_actor(engine)
+may_save = can(actor, Permission.SAVE_SEGMENT)
 st.caption(
     "Combine filters into groups (AND / OR), exclude users, and see the exact audience live. "
     'Relative dates ("last used more than 2 weeks ago") move with time, so a saved segment stays current.'
@@ -626,22 +639,22 @@ with st.expander("Saved segments", expanded=not st.session_state[STATE]["groups"
                 st.error(f"“{plain(segment.name)}” cannot be opened: {plain(error)}")
         rename_col, rename_button, duplicate_col, delete_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
         new_name = rename_col.text_input("New name", key="seg_rename_to")
-        if rename_button.button("Rename segment", key="seg_rename"):
+        if rename_button.button("Rename segment", key="seg_rename", disabled=not may_save):
             try:
-                renamed = segments.rename_segment(engine, chosen, new_name)
+                renamed = segments.rename_segment(engine, chosen, new_name, actor=actor)
                 st.success(f"Renamed to “{plain(renamed.name)}”.")
                 if (st.session_state.get(CURRENT) or {}).get("id") == renamed.id:
                     st.session_state[CURRENT] = {"id": renamed.id, "name": renamed.name, "version": renamed.version}
                 st.rerun()
             except UserError as error:
                 st.error(plain(error))
-        if duplicate_col.button("Duplicate segment", key="seg_duplicate"):
-            copy = segments.duplicate_segment(engine, chosen)
+        if duplicate_col.button("Duplicate segment", key="seg_duplicate", disabled=not may_save):
+            copy = segments.duplicate_segment(engine, chosen, actor=actor)
             st.success(f"Created “{plain(copy.name)}”.")
             st.rerun()
-        if delete_col.button("Delete segment", key="seg_delete"):
+        if delete_col.button("Delete segment", key="seg_delete", disabled=not may_save):
             try:
-                segments.delete_segment(engine, chosen)
+                segments.delete_segment(engine, chosen, actor=actor)
                 if (st.session_state.get(CURRENT) or {}).get("id") == chosen:
                     st.session_state[CURRENT] = None
                 st.rerun()

@@ -56,7 +56,7 @@ def test_data_page_refuses_regeneration_without_confirmation(app_database):
     submit = [b for b in at.get("button") if b.label == "Regenerate demo data"]
     assert submit, "the regenerate button is missing"
     submit[0].click().run()
-    assert any("Tick the confirmation box" in e.value for e in at.error)
+    assert any("type REPLACE to confirm" in e.value for e in at.error)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Users"] == "3,000"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from core import models
+from core.access import local_admin
 from core.db import session_scope
 from core.demo import ensure_demo_database, regenerate_demo_data
 from core.predictions import list_predictions
@@ -43,6 +44,8 @@ def test_a_deleted_demo_prediction_stays_deleted(trained_engine):  # noqa: F811
 
 def test_regenerating_keeps_predictions_and_rescores_every_user(trained_engine):  # noqa: F811
     before = {p.id: p.name for p in list_predictions(trained_engine)}
-    regenerate_demo_data(trained_engine, users=1_200, seed=99, progress=lambda _m: None)
+    regenerate_demo_data(
+        trained_engine, users=1_200, seed=99, progress=lambda _m: None, actor=local_admin(), confirmation="REPLACE"
+    )
     assert {p.id: p.name for p in list_predictions(trained_engine)} == before
     assert _scored_users(trained_engine) == {prediction_id: 1_200 for prediction_id in before}

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, require
 from core.campaigns import schedule as schedules
 from core.db import get_engine, session_scope
 from core.errors import UserError
@@ -172,9 +173,10 @@ def quiet_hours(enabled: bool = False, start="22:00", end="08:00", mode: str = "
 
 
 def set_delivery_rules(
-    cap: FrequencyCap | dict, quiet: QuietHours | dict, engine: Engine | None = None
+    cap: FrequencyCap | dict, quiet: QuietHours | dict, engine: Engine | None = None, *, actor: Actor = LOCAL_ADMIN
 ) -> DeliveryRules:
     """Validate both rules, then store both in one transaction (nothing changes when either is wrong)."""
+    require(actor, Permission.CHANGE_RULES)
     cap = frequency_cap(**(asdict(cap) if isinstance(cap, FrequencyCap) else cap))
     quiet = quiet_hours(**(asdict(quiet) if isinstance(quiet, QuietHours) else quiet))
     with session_scope(engine or get_engine()) as session:
@@ -185,6 +187,7 @@ def set_delivery_rules(
                 session.add(AppMeta(key=key, value=text))
             else:
                 row.value = text
+        session.add(audit_entry(actor, "rule change", "delivery rules", {"cap": asdict(cap), "quiet": asdict(quiet)}))
     return DeliveryRules(cap, quiet)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
+from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, require
 from core.campaigns import experiment, limits, personalise, rules
 from core.campaigns import schedule as schedules
 from core.campaigns.audience import (
@@ -49,7 +50,8 @@ def company_timezone(engine: Engine | None = None) -> str:
         return row.value if row and row.value else schedules.DEFAULT_COMPANY_TIMEZONE
 
 
-def set_company_timezone(zone: str, engine: Engine | None = None) -> None:
+def set_company_timezone(zone: str, engine: Engine | None = None, *, actor: Actor = LOCAL_ADMIN) -> None:
+    require(actor, Permission.CHANGE_RULES)
     if not schedules.is_valid_zone(zone):
         raise UserError(f"{zone!r} is not a known IANA time zone (e.g. Europe/Paris)")
     with session_scope(engine or get_engine()) as session:
@@ -58,6 +60,7 @@ def set_company_timezone(zone: str, engine: Engine | None = None) -> None:
             session.add(AppMeta(key=COMPANY_TIMEZONE_KEY, value=zone))
         else:
             row.value = zone
+        session.add(audit_entry(actor, "rule change", "company time zone", {"zone": zone}))
 
 
 def spec_from_row(row: Campaign) -> CampaignSpec:
@@ -185,8 +188,11 @@ def save_draft(
     engine: Engine | None = None,
     campaign_id: int | None = None,
     expected_version: int | None = None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> int:
     """Create or update a draft (only drafts can be edited); returns its id."""
+    require(actor, Permission.COMPOSE_CAMPAIGN)
     engine = engine or get_engine()
     name = spec.name.strip()
     if not name:
@@ -228,14 +234,17 @@ def launch(
     campaign_id: int | None = None,
     expected_version: int | None = None,
     now: datetime | None = None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> int:
     """Validate and store `spec` as scheduled (saving the draft first); returns the campaign id."""
+    require(actor, Permission.LAUNCH_CAMPAIGN)
     engine = engine or get_engine()
     now = now or utcnow()
     check = validate(spec, engine, now)
     if check.errors:
         raise UserError("cannot launch: " + " ".join(check.errors))
-    campaign_id = save_draft(spec, engine, campaign_id, expected_version)
+    campaign_id = save_draft(spec, engine, campaign_id, expected_version, actor=actor)
     with session_scope(engine) as session:
         row = session.get(Campaign, campaign_id)
         row.status = "scheduled"
@@ -249,16 +258,24 @@ def launch(
         row.settings = frozen.model_copy(update={"active_from": now.isoformat(timespec="seconds")}).to_json()
         row.version += 1
         row.updated_at = now
+        session.add(audit_entry(actor, "launch", f"campaign {row.name!r}", {"campaign_id": campaign_id}))
     return campaign_id
 
 
 def transition(
-    campaign_id: int, action: str, engine: Engine | None = None, expected_version: int | None = None, now=None
+    campaign_id: int,
+    action: str,
+    engine: Engine | None = None,
+    expected_version: int | None = None,
+    now=None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> str:
     """Pause, resume or stop a campaign; returns its new status.
 
     Resuming does not catch up: sends that fell due while paused are skipped.
     """
+    require(actor, Permission.LAUNCH_CAMPAIGN)
     if action not in TRANSITIONS or action == "launch":
         raise UserError(f"unknown action {action!r}; use pause, resume or stop")
     now = now or utcnow()
@@ -272,11 +289,15 @@ def transition(
             row.settings = {**(row.settings or {}), "active_from": now.isoformat(timespec="seconds")}
         row.version += 1
         row.updated_at = now
+        session.add(
+            audit_entry(actor, action, f"campaign {row.name!r}", {"campaign_id": campaign_id, "status": target})
+        )
         return target
 
 
-def duplicate(campaign_id: int, engine: Engine | None = None) -> int:
+def duplicate(campaign_id: int, engine: Engine | None = None, *, actor: Actor = LOCAL_ADMIN) -> int:
     """A new draft with the same settings, named 'Copy of ...' (numbered when taken)."""
+    require(actor, Permission.COMPOSE_CAMPAIGN)
     engine = engine or get_engine()
     with session_scope(engine) as session:
         row = session.get(Campaign, campaign_id)
@@ -289,7 +310,7 @@ def duplicate(campaign_id: int, engine: Engine | None = None) -> int:
     while name in taken:
         name, number = f"{base} ({number})", number + 1
     copy = spec.model_copy(update={"name": name, "settings": spec.settings.model_copy(update={"active_from": None})})
-    return save_draft(copy, engine)
+    return save_draft(copy, engine, actor=actor)
 
 
 def get_campaign(campaign_id: int, engine: Engine | None = None) -> tuple[CampaignSpec, dict]:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
+from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, require
 from core.db import session_scope
 from core.delivery.connectors import Connector, DemoConnector
 from core.delivery.smtp import SmtpConnector, check_sender, parse_smtp_url
@@ -104,8 +105,13 @@ def load_settings(engine: Engine, environ: Mapping[str, str] | None = None) -> D
     return DeliverySettings(providers=providers, from_environment=frozenset(from_env), **values)
 
 
-def save_settings(engine: Engine, settings: DeliverySettings) -> None:
-    """Store the page's settings after checking them; a blank secret keeps the stored one."""
+def save_settings(engine: Engine, settings: DeliverySettings, *, actor: Actor = LOCAL_ADMIN) -> None:
+    """Store the page's settings after checking them; a blank secret keeps the stored one.
+
+    Admins only; the audit log records the providers and which fields are set, never their values
+    (URLs and secrets can carry passwords and tokens).
+    """
+    require(actor, Permission.CHANGE_RULES)
     stored = _stored(engine)
     merged = replace(
         settings,
@@ -122,6 +128,10 @@ def save_settings(engine: Engine, settings: DeliverySettings) -> None:
             session.add(AppMeta(key=SETTINGS_KEY, value=json.dumps(document)))
         else:
             row.value = json.dumps(document)
+        fields_set = sorted(name for name in ENVIRONMENT if getattr(merged, name))
+        session.add(
+            audit_entry(actor, "rule change", "delivery channels", {"providers": merged.providers, "set": fields_set})
+        )
 
 
 def public_view(settings: DeliverySettings) -> dict[str, str]:
@@ -163,12 +173,16 @@ def connectors_for(engine: Engine, settings: DeliverySettings, timeout: float | 
     return {channel: made[provider] for channel, provider in settings.providers.items()}
 
 
-def send_test_message(engine: Engine, settings: DeliverySettings, channel: str, recipient: str) -> str:
+def send_test_message(
+    engine: Engine, settings: DeliverySettings, channel: str, recipient: str, *, actor: Actor = LOCAL_ADMIN
+) -> str:
     """Send one test message on `channel` to `recipient` (an email address, or a user id for a
-    webhook) and return the provider's exact answer. The outbox is not touched."""
+    webhook) and return the provider's exact answer. The outbox is not touched. Admins only:
+    it tries the channel settings only they may change."""
     from core.delivery.connectors import Envelope
     from core.timeutil import utcnow
 
+    require(actor, Permission.CHANGE_RULES)
     if channel not in CHANNELS:
         raise UserError(f"unknown channel {channel!r}")
     provider = settings.providers[channel]

@@ -34,6 +34,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
+from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, require
+from core.db import session_scope
 from core.delivery.connectors import Connector, Envelope, Outcome
 from core.models import Campaign, OutboxMessage, User
 from core.timeutil import utcnow
@@ -228,16 +230,31 @@ def deliver_due(
     return report
 
 
-def retry_failed(engine: Engine, campaign_id: int, occurrence: str | None = None, now: datetime | None = None) -> int:
-    """Queue a campaign's failed (and expired) messages again, now; returns how many."""
+def retry_failed(
+    engine: Engine,
+    campaign_id: int,
+    occurrence: str | None = None,
+    now: datetime | None = None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
+) -> int:
+    """Queue a campaign's failed (and expired) messages again, now; returns how many.
+
+    Sending again is launching again: marketers and above, recorded in the audit log.
+    """
+    require(actor, Permission.LAUNCH_CAMPAIGN)
     now = now or utcnow()
     where = [OUTBOX.c.campaign_id == campaign_id, OUTBOX.c.status.in_(("failed", "expired"))]
     if occurrence is not None:
         where.append(OUTBOX.c.occurrence == occurrence)
-    with engine.begin() as connection:
-        return connection.execute(
+    with session_scope(engine) as session:
+        count = session.execute(
             update(OUTBOX).where(*where).values(status="queued", attempts=0, next_attempt_at=now)
         ).rowcount
+        name = session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
+        details = {"campaign_id": campaign_id, "messages": count} | ({"send": occurrence} if occurrence else {})
+        session.add(audit_entry(actor, "retry", f"campaign {name!r}", details))
+    return count
 
 
 def status_counts(engine: Engine, campaign_id: int | None = None) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, require
 from core.errors import UserError
 from core.predictions.features import (
     CATEGORICAL,
@@ -203,15 +204,22 @@ def run_backtest(
     )
 
 
-def backtest_prediction(engine, name_or_id: str | int, progress: Callable[[str], None] | None = None) -> Backtest:
-    """Backtest a stored prediction's event and window as of its scores, and keep the result with it."""
+def backtest_prediction(
+    engine, name_or_id: str | int, progress: Callable[[str], None] | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> Backtest:
+    """Backtest a stored prediction's event and window as of its scores, and keep the result with it.
+
+    Keeping it changes the prediction's quality section, so it needs the TRAIN permission and is audited.
+    """
     from core.db import session_scope
     from core.predictions import store
 
+    require(actor, Permission.TRAIN_PREDICTIONS)
     prediction = store.find_prediction(engine, name_or_id)
     result = run_backtest(engine, prediction.event, prediction.window_days, prediction.as_of, progress)
     with session_scope(engine) as session:
         store.save_prediction(session, id=prediction.id, details={**prediction.details, "backtest": result.to_dict()})
+        session.add(audit_entry(actor, "backtest", f"prediction {prediction.name!r}", {"prediction_id": prediction.id}))
     return result
 
 

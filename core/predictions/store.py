@@ -11,6 +11,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import defer
 
 from core import models
+from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.arguments import row_id
 from core.csvout import fixed_decimals, write_csv
 from core.db import bulk_insert, bump_data_version, session_scope
@@ -175,11 +176,13 @@ def user_score(engine: Engine, prediction_id: int, user_id: int) -> tuple[float,
     return None if row is None else (float(row[0]), str(row[1]))
 
 
-def export_scores(engine: Engine, name_or_id: str | int, path: str | Path) -> int:
+def export_scores(engine: Engine, name_or_id: str | int, path: str | Path, *, actor: Actor = LOCAL_ADMIN) -> int:
     """Write `user_id,score,category` for every scored user to a CSV file; returns the row count.
 
     Through the product's one CSV writer (core.csvout): user ids are neutralised as user text.
+    Needs the EXPORT permission; the export is recorded in the audit log.
     """
+    require(actor, Permission.EXPORT)
     prediction = find_prediction(engine, name_or_id)
 
     def batches():
@@ -195,7 +198,9 @@ def export_scores(engine: Engine, name_or_id: str | int, path: str | Path) -> in
                 external, score, category = zip(*batch, strict=True)
                 yield [external, fixed_decimals(np.array(score, dtype=float)), category]
 
-    return write_csv(path, ["user_id", "score", "category"], batches(), text=[True, False, True])
+    written = write_csv(path, ["user_id", "score", "category"], batches(), text=[True, False, True])
+    audit(engine, actor, "export", f"scores of {prediction.name!r}", rows=written)
+    return written
 
 
 def save_prediction(session, **fields) -> int:

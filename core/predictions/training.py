@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sqlalchemy import Engine, text
 
+from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.db import session_scope
 from core.errors import UserError
 from core.instants import parse_instant
@@ -108,6 +109,8 @@ def train_prediction(
     as_of: datetime | None = None,
     progress: Progress = None,
     backtest: bool = False,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> int:
     """Train, evaluate and score a prediction; returns the new prediction's id.
 
@@ -115,6 +118,7 @@ def train_prediction(
     users, so a request it cannot answer is refused before anything is trained, and its
     result is kept in the prediction's details for the page's quality section.
     """
+    require(actor, Permission.TRAIN_PREDICTIONS)
     say = _say(progress)
     started = time.monotonic()
     window_days = int(window_days)
@@ -149,16 +153,20 @@ def train_prediction(
     except BaseException:
         store.delete_prediction(engine, prediction_id)  # never leave a half-scored prediction behind
         raise
+    audit(engine, actor, "train", f"prediction {name!r}", kind=kind, prediction_id=prediction_id)
     say(f"done in {time.monotonic() - started:.1f}s")
     return prediction_id
 
 
-def retrain_prediction(engine: Engine, name_or_id: str | int, progress: Progress = None) -> int:
+def retrain_prediction(
+    engine: Engine, name_or_id: str | int, progress: Progress = None, *, actor: Actor = LOCAL_ADMIN
+) -> int:
     """Retrain a full prediction in place on the newest data, then rescore its audience; returns its id.
 
     The prediction keeps its id, name, event, window and audience. Its model, quality, details
     and scores are replaced together, in one transaction: a failure leaves it as it was.
     """
+    require(actor, Permission.TRAIN_PREDICTIONS)
     say = _say(progress)
     started = time.monotonic()
     prediction = store.find_prediction(engine, name_or_id)
@@ -178,6 +186,7 @@ def retrain_prediction(engine: Engine, name_or_id: str | int, progress: Progress
         learned.current,
         replacing={"model": learned.model.to_bytes(), "quality": learned.quality, "auc": learned.auc},
     )
+    audit(engine, actor, "retrain", f"prediction {prediction.name!r}", prediction_id=prediction.id)
     say(f"done in {time.monotonic() - started:.1f}s")
     return prediction.id
 
@@ -366,7 +375,12 @@ def _score(
 
 
 def refresh_scores(
-    engine: Engine, name_or_id: str | int, progress: Progress = None, data_replaced: bool = False
+    engine: Engine,
+    name_or_id: str | int,
+    progress: Progress = None,
+    data_replaced: bool = False,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> int:
     """Re-score a prediction's audience with its stored model and the newest data; returns its id.
 
@@ -376,6 +390,7 @@ def refresh_scores(
     update (like the leader's), except when the whole data set was replaced (`data_replaced`,
     e.g. regenerated demo data).
     """
+    require(actor, Permission.TRAIN_PREDICTIONS)
     say = _say(progress)
     prediction = store.find_prediction(engine, name_or_id)
     if prediction.kind == "preview" and not data_replaced:
@@ -383,7 +398,7 @@ def refresh_scores(
     as_of = latest_event_time(engine) or prediction.as_of
     if prediction.kind == "full" and model_age_days(prediction, as_of) >= RETRAIN_AFTER_DAYS:
         say(f"the model is {model_age_days(prediction, as_of):.0f} days older than the data: retraining it")
-        return retrain_prediction(engine, prediction.id, progress)
+        return retrain_prediction(engine, prediction.id, progress, actor=actor)
     model = store.stored_model(engine, prediction)
     say(f"refreshing '{prediction.name}' with data up to {as_of:%Y-%m-%d %H:%M}")
     audience_ids = _audience_ids(engine, prediction.audience, as_of)

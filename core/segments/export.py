@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from core import models
+from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.csvout import FORMULA_STARTS, CsvWriter, neutralise, open_output
 from core.db import get_engine
 from core.segments.columnar import NAT, to_us
@@ -194,22 +195,37 @@ def export_csv(
     engine: Engine | None = None,
     now: datetime | None = None,
     via_sql: bool = False,
+    *,
+    actor: Actor = LOCAL_ADMIN,
+    subject: str = "a segment",
 ) -> int:
-    """Write the segment as CSV to a stream (binary or text) or a path; returns the number of user rows."""
+    """Write the segment as CSV to a stream (binary or text) or a path; returns the number of user rows.
+
+    Needs the EXPORT permission; `subject` names what is exported (a saved segment's name) for the audit log.
+    """
+    require(actor, Permission.EXPORT)
     engine = engine or get_engine()
     header = export_header(definition, engine)
     stream, owned = open_output(out)
     try:
         writer = CsvWriter(stream, header, _TEXT + [False] * (len(header) - len(_TEXT)))
         writer.write_all(export_chunks(definition, engine, now, via_sql))
-        return writer.rows
     finally:
         if owned:
             stream.close()
+    audit(engine, actor, "export", subject, rows=writer.rows)
+    return writer.rows
 
 
-def export_csv_bytes(definition: SegmentDefinition, engine: Engine | None = None, now: datetime | None = None) -> bytes:
+def export_csv_bytes(
+    definition: SegmentDefinition,
+    engine: Engine | None = None,
+    now: datetime | None = None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
+    subject: str = "a segment",
+) -> bytes:
     """The whole CSV as UTF-8 bytes (what a browser download needs)."""
     buffer = io.BytesIO()
-    export_csv(definition, buffer, engine, now)
+    export_csv(definition, buffer, engine, now, actor=actor, subject=subject)
     return buffer.getvalue()

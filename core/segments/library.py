@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core import models
+from core.access import LOCAL_ADMIN, Actor, Permission, require
 from core.arguments import row_id
 from core.db import get_engine, session_scope
 from core.errors import UserError
@@ -80,9 +81,15 @@ def _find(session: Session, name_or_id: int | str) -> models.Segment:
 
 
 def save_segment(
-    engine: Engine | None, name: str, definition: SegmentDefinition, description: str | None = None
+    engine: Engine | None,
+    name: str,
+    definition: SegmentDefinition,
+    description: str | None = None,
+    *,
+    actor: Actor = LOCAL_ADMIN,
 ) -> SavedSegment:
     """Save a new segment; a duplicate name is refused."""
+    require(actor, Permission.SAVE_SEGMENT)
     name = clean_name(name)
     engine = engine or get_engine()
     definition = checked_definition(definition, engine)
@@ -116,8 +123,10 @@ def update_segment(
     *,
     description: str | None = None,
     expected_version: int | None = None,
+    actor: Actor = LOCAL_ADMIN,
 ) -> SavedSegment:
     """Replace a segment's definition (refused if someone else saved it since `expected_version`)."""
+    require(actor, Permission.SAVE_SEGMENT)
     engine = engine or get_engine()
     definition = checked_definition(definition, engine)
     with session_scope(engine) as session:
@@ -136,7 +145,10 @@ def update_segment(
         return _saved(row)
 
 
-def rename_segment(engine: Engine | None, name_or_id: int | str, new_name: str) -> SavedSegment:
+def rename_segment(
+    engine: Engine | None, name_or_id: int | str, new_name: str, *, actor: Actor = LOCAL_ADMIN
+) -> SavedSegment:
+    require(actor, Permission.SAVE_SEGMENT)
     new_name = clean_name(new_name)
     with session_scope(engine or get_engine()) as session:
         row = _find(session, name_or_id)
@@ -148,8 +160,11 @@ def rename_segment(engine: Engine | None, name_or_id: int | str, new_name: str) 
         return _saved(row)
 
 
-def duplicate_segment(engine: Engine | None, name_or_id: int | str, new_name: str | None = None) -> SavedSegment:
+def duplicate_segment(
+    engine: Engine | None, name_or_id: int | str, new_name: str | None = None, *, actor: Actor = LOCAL_ADMIN
+) -> SavedSegment:
     """A copy under `new_name` (default: "<name> (copy)", "<name> (copy 2)", ...)."""
+    require(actor, Permission.SAVE_SEGMENT)
     engine = engine or get_engine()
     with session_scope(engine) as session:
         row = _find(session, name_or_id)
@@ -160,7 +175,7 @@ def duplicate_segment(engine: Engine | None, name_or_id: int | str, new_name: st
             new_name, k = f"{source_name} (copy)", 2
             while new_name.lower() in taken:
                 new_name, k = f"{source_name} (copy {k})", k + 1
-    return save_segment(engine, new_name, definition, description)
+    return save_segment(engine, new_name, definition, description, actor=actor)
 
 
 def campaigns_using(engine: Engine | None, segment_id: int) -> list[str]:
@@ -169,8 +184,9 @@ def campaigns_using(engine: Engine | None, segment_id: int) -> list[str]:
         return sorted(session.scalars(query))
 
 
-def delete_segment(engine: Engine | None, name_or_id: int | str) -> None:
+def delete_segment(engine: Engine | None, name_or_id: int | str, *, actor: Actor = LOCAL_ADMIN) -> None:
     """Delete a segment no campaign uses; otherwise say which campaigns use it."""
+    require(actor, Permission.SAVE_SEGMENT)
     with session_scope(engine or get_engine()) as session:
         row = _find(session, name_or_id)
         users = sorted(session.scalars(sa.select(models.Campaign.name).where(models.Campaign.segment_id == row.id)))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.access import Actor
 from pages.campaign_steps import message, review, schedule, state, target
 
-RENDERERS = [target.render, message.render, schedule.render, review.render]
+RENDERERS = [target.render, message.render, schedule.render]  # review.render acts, so it also takes the actor
 
 
 def _start_over() -> None:
@@ -22,7 +23,7 @@ def _start_over() -> None:
     st.query_params.clear()
 
 
-def compose(engine) -> None:
+def compose(engine, actor: Actor) -> None:
     """The composer: the step chooser, the step on screen, Back / Next."""
     campaign_id = state.draft().campaign_id
     if campaign_id is not None:
@@ -31,7 +32,10 @@ def compose(engine) -> None:
     st.radio("Step", state.STEPS, key=state.STEP, horizontal=True, label_visibility="collapsed")
     index = state.STEPS.index(st.session_state[state.STEP])
     st.progress((index + 1) / len(state.STEPS), text=f"Step {index + 1} of {len(state.STEPS)}: {state.STEPS[index]}")
-    RENDERERS[index](engine)
+    if index < len(RENDERERS):
+        RENDERERS[index](engine)
+    else:
+        review.render(engine, actor)
     if index < len(state.STEPS) - 1:
         state.nav(index)
     st.button("Start over", type="tertiary", on_click=_start_over)

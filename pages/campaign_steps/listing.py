@@ -5,11 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from core import campaigns as cc
+from core.access import Actor, Permission, can
 from core.campaigns.draft import ComposerDraft
 from core.db import get_engine
 from core.errors import UserError
+from core.markup import plain
 from core.timeutil import utcnow
 from pages.campaign_steps import state
+from pages.team.access import signed_in_actor
 
 # Labels, widths and formats: the widths add up to the main column at 1280 px (815 px), so
 # nothing is cut off; long names and schedules wrap over the row's four lines.
@@ -26,7 +29,7 @@ LIST_COLUMNS = {
 }
 
 
-def render(engine) -> None:
+def render(engine, actor: Actor) -> None:
     frame = cc.list_campaigns(engine)
     if frame.empty:
         st.info("No campaign yet: compose one.")
@@ -51,12 +54,18 @@ def render(engine) -> None:
     for col, (label, action, enabled) in zip(cols, actions, strict=False):
         col.button(
             label,
-            disabled=not enabled,
+            disabled=not enabled or not can(actor, Permission.LAUNCH_CAMPAIGN),
             on_click=_transition_clicked,
             args=(int(chosen), action, int(row["version"])),
             width="stretch",
         )
-    cols[3].button("Duplicate", on_click=_duplicate_clicked, args=(int(chosen),), width="stretch")
+    cols[3].button(
+        "Duplicate",
+        on_click=_duplicate_clicked,
+        args=(int(chosen),),
+        width="stretch",
+        disabled=not can(actor, Permission.COMPOSE_CAMPAIGN),
+    )
     cols[4].button(
         "Edit draft", disabled=status != "draft", on_click=_edit_clicked, args=(int(chosen),), width="stretch"
     )
@@ -67,10 +76,11 @@ def render(engine) -> None:
 
 def _transition_clicked(campaign_id: int, action: str, version: int) -> None:
     try:
-        status = cc.transition(campaign_id, action, get_engine(), expected_version=version)
+        engine = get_engine()
+        status = cc.transition(campaign_id, action, engine, expected_version=version, actor=signed_in_actor(engine))
         state.flash("toast", f"The campaign is now {status}.")
     except UserError as error:
-        state.flash("error", str(error))
+        state.flash("error", plain(error))
 
 
 def _open(campaign_id: int) -> None:
@@ -87,9 +97,10 @@ def _open(campaign_id: int) -> None:
 
 def _duplicate_clicked(campaign_id: int) -> None:
     try:
-        new_id = cc.duplicate(campaign_id, get_engine())
+        engine = get_engine()
+        new_id = cc.duplicate(campaign_id, engine, actor=signed_in_actor(engine))
     except UserError as error:
-        state.flash("error", str(error))
+        state.flash("error", plain(error))
         return
     _open(new_id)
     state.flash("success", "Duplicated as a new draft: change what you need, then launch it.")

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core import campaigns as cc
+from core.access import Actor, Permission, can
 from core.campaigns import audience as aud
 from core.campaigns import experiment, personalise
 from core.campaigns import schedule as sch
@@ -18,6 +19,7 @@ from core.markup import plain
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time, utcnow
 from pages.campaign_steps import state
+from pages.team.access import signed_in_actor
 
 
 def _rule_summary(company: cc.DeliveryRules | None, settings: DeliverySettings) -> tuple[str, str]:
@@ -79,7 +81,7 @@ def _measurement_rows(spec: CampaignSpec, prediction_events: dict[int, str]) -> 
     return rows
 
 
-def render(engine) -> None:
+def render(engine, actor: Actor) -> None:
     spec = state.spec_of(state.draft())
     if spec is None:
         return
@@ -125,11 +127,17 @@ def render(engine) -> None:
         st.success("Ready to launch.")
     left, _, middle, right = st.columns([1, 2, 1, 1.4])
     left.button("Back", on_click=state.go, args=(state.STEPS[-2],), width="stretch")
-    middle.button("Save draft", on_click=_save_clicked, args=(spec,), width="stretch")
+    middle.button(
+        "Save draft",
+        on_click=_save_clicked,
+        args=(spec,),
+        width="stretch",
+        disabled=not can(actor, Permission.COMPOSE_CAMPAIGN),
+    )
     right.button(
         "Launch campaign",
         type="primary",
-        disabled=not check.ok,
+        disabled=not check.ok or not can(actor, Permission.LAUNCH_CAMPAIGN),
         on_click=_launch_clicked,
         args=(spec,),
         width="stretch",
@@ -145,7 +153,8 @@ def _save_clicked(spec: CampaignSpec) -> None:
     engine = get_engine()
     draft = state.draft()
     try:
-        campaign_id = cc.save_draft(spec, engine, draft.campaign_id, draft.version)
+        # the person signed in now: a role changed since this button was drawn counts
+        campaign_id = cc.save_draft(spec, engine, draft.campaign_id, draft.version, actor=signed_in_actor(engine))
     except UserError as error:
         state.flash("error", plain(error))
         return
@@ -157,7 +166,8 @@ def _save_clicked(spec: CampaignSpec) -> None:
 def _launch_clicked(spec: CampaignSpec) -> None:
     draft = state.draft()
     try:
-        cc.launch(spec, get_engine(), draft.campaign_id, draft.version)
+        engine = get_engine()
+        cc.launch(spec, engine, draft.campaign_id, draft.version, actor=signed_in_actor(engine))
     except UserError as error:
         state.flash("error", plain(error))
         return

@@ -1,0 +1,1 @@
+"""Team access UI shared by the screens: who is signed in, members, the audit log (not pages themselves)."""
