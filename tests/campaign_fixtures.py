@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from core import segments
 from core.campaigns import CampaignSpec, launch
@@ -16,6 +16,21 @@ MESSAGE = {
 # Delivery tests are about who is sent what: nobody is held out as a control group.
 NO_CONTROL = {"control_percent": 0}
 ALWAYS_REELIGIBLE = {"reeligible": True, "reeligible_after_days": None, "control_percent": 0}
+
+
+def thursday_1745(anchor: datetime) -> dict:
+    """The tutorial's schedule: weekly on Thursday at 17:45 local time, from the Thursday after next."""
+    start = anchor.date() + timedelta(days=(3 - anchor.weekday()) % 7 + 7)
+    return {
+        "kind": "recurring",
+        "frequency": "weekly",
+        "interval": 1,
+        "weekdays": ["TH"],
+        "time": "17:45",
+        "start": start.isoformat(),
+        "end": {"kind": "never"},
+        "local_time": True,
+    }
 
 
 def daily(start: date, at: str, count: int | None = None, local_time: bool = True) -> dict:

@@ -15,23 +15,9 @@ from core.campaigns.audience import reachable_user_ids, users_frame
 from core.campaigns.spec import parse_schedule
 from core.campaigns.store import duplicate, get_campaign, next_send
 from core.errors import UserError
-from tests.campaign_fixtures import MESSAGE, daily, make_campaign
+from tests.campaign_fixtures import MESSAGE, daily, make_campaign, thursday_1745
 from tests.definitions import IOS_ONLY as IOS
 from tests.definitions import LAPSED_2_WEEKS as LAPSED
-
-
-def weekly_from(anchor: datetime) -> dict:
-    start = anchor.date() + timedelta(days=(3 - anchor.weekday()) % 7 + 7)  # the Thursday after next
-    return {
-        "kind": "recurring",
-        "frequency": "weekly",
-        "interval": 1,
-        "weekdays": ["TH"],
-        "time": "17:45",
-        "start": start.isoformat(),
-        "end": {"kind": "never"},
-        "local_time": True,
-    }
 
 
 def outbox(engine, campaign_id):
@@ -72,7 +58,7 @@ def expected_rows(engine, schedule, launched_at, until):
 
 
 def test_dispatch_writes_each_due_message_once_and_resumes_after_a_crash(demo_engine, demo_anchor):
-    schedule = weekly_from(demo_anchor)
+    schedule = thursday_1745(demo_anchor)
     launched = demo_anchor
     first = datetime.fromisoformat(schedule["start"] + "T17:45")
     until = first + timedelta(days=1)  # every zone has had the first Thursday
@@ -107,7 +93,7 @@ def test_dispatch_writes_each_due_message_once_and_resumes_after_a_crash(demo_en
 
 
 def test_nothing_is_sent_before_its_local_time(demo_engine, demo_anchor):
-    schedule = weekly_from(demo_anchor)
+    schedule = thursday_1745(demo_anchor)
     first = datetime.fromisoformat(schedule["start"] + "T17:45")
     campaign = make_campaign(demo_engine, "Rolling", LAPSED, schedule, demo_anchor)
     # Paris users are due at 16:45 or 15:45 UTC; Los Angeles users only the next morning UTC.
@@ -141,7 +127,7 @@ def test_reeligibility_limits_repeat_messages(demo_engine, demo_anchor, settings
 
 
 def test_lifecycle_pause_resume_stop_duplicate_and_edit_only_drafts(demo_engine, demo_anchor):
-    schedule = weekly_from(demo_anchor)
+    schedule = thursday_1745(demo_anchor)
     spec = CampaignSpec(
         name="Draft one", audience=IOS, channel="push", platforms=["iOS"], message=MESSAGE, schedule=schedule
     )
@@ -196,7 +182,7 @@ def test_paused_campaigns_send_nothing_and_resume_does_not_catch_up(demo_engine,
         ({"message": {"title": "x", "body": "{% if %}"}}, "Template error in Body, line 1"),
         ({"name": ""}, "no name"),
         (
-            {"schedule": {**weekly_from(datetime(2030, 1, 1)), "end": {"kind": "on", "date": "2000-01-01"}}},
+            {"schedule": {**thursday_1745(datetime(2030, 1, 1)), "end": {"kind": "on", "date": "2000-01-01"}}},
             "before the start date",
         ),
     ],
@@ -208,7 +194,7 @@ def test_validation_blocks_launch(demo_engine, demo_anchor, changes, fragment):
         channel="push",
         platforms=["iOS"],
         message=MESSAGE,
-        schedule=weekly_from(demo_anchor),
+        schedule=thursday_1745(demo_anchor),
     )
     assert validate(spec, demo_engine, demo_anchor).errors == []
     spec = CampaignSpec.model_validate({**spec.to_json(), **changes})
@@ -239,7 +225,7 @@ def test_validation_warns_on_long_copy_and_tiny_audience(demo_engine, demo_ancho
         channel="push",
         platforms=["iOS"],
         message={"title": "Hi", "body": "{{ first_name }} " + "word " * 40},
-        schedule=weekly_from(demo_anchor),
+        schedule=thursday_1745(demo_anchor),
     )
     result = validate(spec, demo_engine, demo_anchor)
     assert result.errors == []
@@ -253,7 +239,7 @@ def test_validation_warns_on_long_copy_and_tiny_audience(demo_engine, demo_ancho
 )
 def test_validation_warns_when_the_first_local_send_has_passed_in_some_zones(demo_engine, demo_anchor, kind, outcome):
     day = demo_anchor.date() + timedelta(days=2)
-    schedule = {**weekly_from(demo_anchor), "start": day.isoformat(), "time": "12:00"}
+    schedule = {**thursday_1745(demo_anchor), "start": day.isoformat(), "time": "12:00"}
     schedule["weekdays"] = [sch.WEEKDAYS[day.weekday()]]
     if kind == "once":
         schedule = {"kind": "once", "start": day.isoformat(), "time": "12:00"}
@@ -278,7 +264,7 @@ def test_validation_warns_when_the_first_local_send_has_passed_in_some_zones(dem
 
 
 def test_next_send_is_the_next_local_occurrence(demo_anchor):
-    schedule = parse_schedule(weekly_from(demo_anchor))
+    schedule = parse_schedule(thursday_1745(demo_anchor))
     first = datetime.combine(schedule.start, time(17, 45))
     assert next_send(schedule, "scheduled", demo_anchor, demo_anchor) == first
     assert next_send(schedule, "scheduled", demo_anchor, first + timedelta(days=2)) == first + timedelta(days=7)
@@ -288,7 +274,7 @@ def test_next_send_is_the_next_local_occurrence(demo_anchor):
 def test_cli_dispatch_and_list(app_database, demo_anchor, capsys):
     from core.cli import main
 
-    schedule = weekly_from(demo_anchor)
+    schedule = thursday_1745(demo_anchor)
     first = datetime.fromisoformat(schedule["start"] + "T17:45")
     make_campaign(app_database, "From the CLI", LAPSED, schedule, demo_anchor)
     until = (first + timedelta(days=1)).isoformat()

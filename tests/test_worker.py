@@ -20,7 +20,7 @@ from core.campaigns import schedule as sch
 from core.campaigns.audience import reachable_user_ids, users_frame
 from core.models import DemoDelivery, OutboxMessage
 from core.timeutil import utcnow
-from tests.campaign_fixtures import MESSAGE, NO_CONTROL, make_campaign
+from tests.campaign_fixtures import MESSAGE, NO_CONTROL, make_campaign, thursday_1745
 from tests.definitions import IOS_ONLY
 from tests.delivery_servers import SECRET, start_smtp_server, start_webhook_receiver
 from tests.test_delivery import free_port
@@ -38,20 +38,6 @@ EVERYONE = {
 def demo_channels(monkeypatch):
     for variable in ("LIKELY_SMTP_URL", "LIKELY_SMTP_FROM", "LIKELY_WEBHOOK_URL", "LIKELY_WEBHOOK_SECRET"):
         monkeypatch.delenv(variable, raising=False)
-
-
-def thursday_1745(anchor: datetime) -> dict:
-    start = anchor.date() + timedelta(days=(3 - anchor.weekday()) % 7 + 7)  # the Thursday after next
-    return {
-        "kind": "recurring",
-        "frequency": "weekly",
-        "interval": 1,
-        "weekdays": ["TH"],
-        "time": "17:45",
-        "start": start.isoformat(),
-        "end": {"kind": "never"},
-        "local_time": True,
-    }
 
 
 def delivered_users(engine, campaign_id: int) -> dict[int, datetime]:
