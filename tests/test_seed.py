@@ -117,7 +117,10 @@ def test_weekends_start_later_in_the_day(sessions):
     hours = sessions["local"].dt.hour
     weekend = sessions["local"].dt.day_of_week >= 5
     morning = hours.between(7, 9)
-    assert morning[~weekend].mean() > 1.5 * morning[weekend].mean()
+    # By design (seed.WEEKDAY_HOURS vs WEEKEND_HOURS) 7-9 h carry 12.1% of weekday sessions and 7.7% of
+    # weekend ones, a ratio of 1.57 that each user's first session (at any hour) thins to about 1.5: a
+    # bound of 1.5 sat on the expectation and failed on about half the days (the demo is anchored today).
+    assert morning[~weekend].mean() > 1.3 * morning[weekend].mean()
 
 
 def test_lapsed_two_to_three_weeks_is_a_sizeable_group(demo, demo_anchor):
