@@ -8,7 +8,7 @@ whatever the UI shows. The CLI and a local (no [auth]) app act as `local_admin()
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -261,12 +261,13 @@ def details_text(details: dict | None) -> str:
     return ", ".join(f"{key}: {value}" for key, value in (details or {}).items())
 
 
-def audit_csv_bytes(engine: Engine | None = None, *, actor: Actor, **filters) -> bytes:
-    """The filtered audit log as a CSV through the one formula-safe writer; the export itself is audited."""
-    from core.csvout import frame_csv_bytes
+def audit_csv_stream(engine: Engine | None = None, *, actor: Actor, **filters) -> Iterator[bytes]:
+    """The filtered audit log as CSV chunks through the one formula-safe writer; the export itself is
+    audited once the last chunk is made."""
+    from core.csvout import frame_csv_chunks
 
     log = audit_log(engine, actor=actor, **filters)
     table = log.assign(at=log["at"].map(lambda at: f"{at:%Y-%m-%d %H:%M:%S}"), details=log["details"].map(details_text))
-    data = frame_csv_bytes(table[AUDIT_COLUMNS])
-    audit(engine, actor, "export", "audit log", rows=len(log))
-    return data
+    return frame_csv_chunks(
+        table[AUDIT_COLUMNS], done=lambda rows: audit(engine, actor, "export", "audit log", rows=rows)
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import sys
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
@@ -163,6 +163,47 @@ class CsvWriter:
                 self._emit(pending.popleft().result())
 
 
+class _Chunks(io.RawIOBase):
+    """A binary sink that hands over what was written to it since it was last drained."""
+
+    def __init__(self):
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, payload) -> int:
+        self._parts.append(bytes(payload))
+        return len(payload)
+
+    def drain(self) -> bytes:
+        chunk, self._parts = b"".join(self._parts), []
+        return chunk
+
+
+def csv_chunks(
+    header: Sequence[str],
+    batches: Iterable[Sequence],
+    text: Sequence[bool] | None = None,
+    done: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The bytes `write_csv` would write, as they are made: the header, then one chunk per batch.
+
+    For a download that streams: one batch is formatted at a time, and nothing is kept once it
+    is read. `done(rows)` is called after the last chunk, not when the reader stops early.
+    """
+    sink = _Chunks()
+    writer = CsvWriter(sink, header, text)
+    yield sink.drain()
+    for columns in batches:
+        writer.write(columns)
+        if chunk := sink.drain():
+            yield chunk
+    if done is not None:
+        done(writer.rows)
+
+
 def open_output(target: IO | str | Path) -> tuple[IO, bool]:
     """A stream for `target` (a path, '-', or an open stream) and whether the caller must close it."""
     if isinstance(target, (str, Path)):
@@ -215,11 +256,9 @@ def _positions_mask(size: int, positions: np.ndarray) -> pa.Array:
     return pa.array(mask)
 
 
-def frame_csv_bytes(frame) -> bytes:
-    """A pandas frame as CSV bytes, every cell treated as user text (neutralised)."""
-    buffer = io.BytesIO()
-    write_csv(buffer, [str(name) for name in frame.columns], frame_batches(frame))
-    return buffer.getvalue()
+def frame_csv_chunks(frame, done: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """A pandas frame as CSV chunks (see `csv_chunks`), every cell treated as user text (neutralised)."""
+    return csv_chunks([str(name) for name in frame.columns], frame_batches(frame), done=done)
 
 
 def frame_batches(frame, rows: int = 100_000) -> Iterable[list[pa.Array]]:

@@ -38,7 +38,7 @@ def _worker(args) -> int:
 def _serve(args) -> int:
     """Two child processes; a signal to this one is passed to both, and one ending ends the other."""
     app = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        sys.executable, "-m", "streamlit", "run", "server.py",
         "--server.address", args.address, "--server.port", str(args.port),
     ]  # fmt: skip
     worker = [sys.executable, "-m", "core", "worker"]

@@ -8,13 +8,14 @@ import streamlit as st
 
 from core.access import Actor, Permission, can
 from core.campaigns import list_campaigns
-from core.campaigns.outbox_export import outbox_csv_bytes
+from core.campaigns.outbox_export import outbox_csv_stream
 from core.delivery import config as delivery_config
 from core.delivery import outbox
 from core.errors import UserError
 from core.markup import plain
 from core.timeutil import utcnow
 from core.worker import read_status
+from pages import download_link
 from pages.team.access import signed_in_actor
 
 STATUS_LABELS = {
@@ -119,12 +120,11 @@ def render(engine, actor: Actor) -> None:
     st.subheader("Latest messages")
     st.dataframe(outbox.recent_messages(engine, chosen, RECENT), hide_index=True, width="stretch")
     st.caption(f"The latest {RECENT:,} messages by send time.")
-    st.download_button(
+    download_link.download_link(
         "Download CSV",
-        data=partial(outbox_csv_bytes, engine, chosen, actor=actor),  # built on click, never on every rerun
-        file_name="outbox.csv",
-        mime="text/csv",
-        on_click="ignore",
+        "outbox.csv",
+        partial(outbox_csv_stream, engine, chosen, actor=actor),  # made on click, never on every rerun
+        key="outbox_export",
         disabled=not can(actor, Permission.EXPORT),
         help="Every message of this view, formula-safe like every CSV Likely writes.",
     )

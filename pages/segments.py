@@ -21,12 +21,12 @@ from core.db import get_engine
 from core.errors import UserError
 from core.importer import PLATFORMS
 from core.markup import plain
-from core.segments.export import export_csv_bytes
+from core.segments.export import export_csv_stream
 from core.segments.score_sizing import score_filter_sizing
 from core.selection import LikelihoodSelection
 from core.tiers import TIER_NAMES
 from core.timeutil import screen_time
-from pages import as_of, as_of_help, ensure_frame, users
+from pages import as_of, as_of_help, download_link, ensure_frame, users
 from pages.components.score_slider import committed_selection, score_slider
 from pages.team.access import page_actor
 
@@ -578,23 +578,23 @@ def _saving(definition: segments.SegmentDefinition, size: int, now) -> None:
                 except UserError as error:
                     problem = str(error)
         buttons.button("New segment", key="seg_new", on_click=_start_new, help="Start again from an empty builder")
-        buttons.download_button(
-            "Export CSV",
-            data=partial(
-                export_csv_bytes,
-                definition,
-                engine,
-                now,
-                actor=actor,
-                subject=(st.session_state.get(CURRENT) or {}).get("name") or "an unsaved segment",
-            ),
-            file_name=f"{(current or {}).get('name') or 'segment'}.csv".replace("/", "-"),
-            mime="text/csv",
-            key="seg_export",
-            on_click="ignore",
-            disabled=size == 0 or not can(actor, Permission.EXPORT),
-            help="One row per user with their main facts and the likelihood of every prediction the segment uses.",
-        )
+        with buttons:
+            download_link.download_link(
+                "Export CSV",
+                f"{(current or {}).get('name') or 'segment'}.csv".replace("/", "-"),
+                partial(
+                    export_csv_stream,
+                    definition,
+                    engine,
+                    now,
+                    actor=actor,
+                    subject=(st.session_state.get(CURRENT) or {}).get("name") or "an unsaved segment",
+                ),
+                key="seg_export",
+                disabled=size == 0 or not can(actor, Permission.EXPORT),
+                help="One row per user with their main facts and the likelihood of every prediction the segment "
+                "uses. The file is made as it downloads, whatever its size.",
+            )
         if problem:
             st.error(plain(problem))
 

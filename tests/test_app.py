@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.cli import main as cli_main
+from core.downloads import new_token
+from pages.download_link import ENDED
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/predictions.py", "pages/segments.py", "pages/campaigns.py", "pages/data.py"]
@@ -71,7 +74,17 @@ def test_the_real_server_answers_its_health_check(app_database):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": app_database.url.render_as_string(hide_password=False)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "server.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -90,6 +103,10 @@ def test_the_real_server_answers_its_health_check(app_database):
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as response:
             assert response.status == 200
             assert "<html" in response.read().decode().lower()
+        # server.py mounts the download route beside the app: an unknown link gets its one-line answer
+        with pytest.raises(urllib.error.HTTPError) as ended:
+            urllib.request.urlopen(f"http://localhost:{port}/downloads/{new_token()}/segment.csv", timeout=5)
+        assert (ended.value.code, ended.value.read().decode()) == (404, ENDED)
     finally:
         server.terminate()
         server.wait(timeout=20)

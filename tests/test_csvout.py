@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.csvout import CsvWriter, fixed_decimals, frame_csv_bytes, neutralise, write_csv
+from core.csvout import CsvWriter, fixed_decimals, frame_csv_chunks, neutralise, write_csv
 
 TRICKY = [
     "plain",
@@ -79,4 +79,4 @@ def test_fixed_decimals_print_like_python_format(value):
 
 def test_a_frame_is_written_with_every_cell_neutralised():
     frame = pd.DataFrame({"campaign": ["=1+1", "Spring"], "title": ["Hi, you", None], "user_id": [7, 8]})
-    assert frame_csv_bytes(frame).decode() == 'campaign,title,user_id\r\n\'=1+1,"Hi, you",7\r\nSpring,,8\r\n'
+    assert b"".join(frame_csv_chunks(frame)).decode() == 'campaign,title,user_id\r\n\'=1+1,"Hi, you",7\r\nSpring,,8\r\n'

@@ -19,7 +19,7 @@ from core.campaigns.store import company_timezone
 from core.db import session_scope
 from core.errors import UserError
 from core.importer import import_events, import_users
-from core.segments.export import export_csv_bytes
+from core.segments.export import export_csv_stream
 from core.timeutil import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +133,7 @@ def test_formula_cells_are_imported_as_text_and_neutralised_on_export(empty_engi
         writer.writerow(["=1+1", '=HYPERLINK("http://evil","x")', "@SUM(A1)@example.com"])
         writer.writerow(["plain", "+33 6 12", "-x@example.com"])
     import_users(empty_engine, path)
-    rows = list(csv.DictReader(io.StringIO(export_csv_bytes(EVERYONE, empty_engine).decode("utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export_csv_stream(EVERYONE, empty_engine)).decode("utf-8"))))
     by_id = {row["user_id"]: row for row in rows}
     assert by_id["'=1+1"]["first_name"] == '\'=HYPERLINK("http://evil","x")'
     assert by_id["'=1+1"]["email"] == "'@SUM(A1)@example.com"

@@ -17,7 +17,7 @@ from core import access, models
 from core.access import ROLES, Actor, Permission
 from core.campaigns import CampaignSpec, launch, save_draft, set_company_timezone, set_delivery_rules, transition
 from core.campaigns.dispatch import dispatch
-from core.campaigns.outbox_export import outbox_csv_bytes
+from core.campaigns.outbox_export import outbox_csv_stream
 from core.campaigns.store import duplicate
 from core.delivery.config import DeliverySettings, save_settings, send_test_message
 from core.delivery.outbox import retry_failed
@@ -110,7 +110,7 @@ ACTIONS = {
     ),
     "export the outbox": (
         Permission.EXPORT,
-        lambda w, a: outbox_csv_bytes(w.engine, w.campaign, actor=a),
+        lambda w, a: b"".join(outbox_csv_stream(w.engine, w.campaign, actor=a)),
         "export",
     ),
     "save a campaign draft": (
@@ -212,7 +212,7 @@ ACTIONS = {
     ),
     "export the audit log": (
         Permission.VIEW_AUDIT,
-        lambda w, a: access.audit_csv_bytes(w.engine, actor=a),
+        lambda w, a: b"".join(access.audit_csv_stream(w.engine, actor=a)),
         "export",
     ),
 }
@@ -378,7 +378,7 @@ def test_the_outbox_export_is_formula_safe(demo_engine, demo_anchor):
     schedule = daily(demo_anchor.date(), "00:00", 1, local_time=False)
     campaign = make_campaign(demo_engine, "=Evil", IOS_ONLY, schedule, demo_anchor - timedelta(days=1))
     dispatch(demo_engine, until=demo_anchor + timedelta(days=1))
-    text = outbox_csv_bytes(demo_engine, campaign, actor=Actor("ana@x.io", "analyst")).decode()
+    text = b"".join(outbox_csv_stream(demo_engine, campaign, actor=Actor("ana@x.io", "analyst"))).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows and {row["campaign"] for row in rows} == {"'=Evil"}
 
@@ -389,7 +389,7 @@ def test_the_audit_log_filters_and_exports_formula_safe(empty_engine):
     access.audit(empty_engine, boss, "launch", "campaign 'A'")
     assert access.audit_log(empty_engine, actor=boss, action="launch")["target"].tolist() == ["campaign 'A'"]
     assert access.audit_log(empty_engine, actor=boss, who="CMD")["action"].tolist() == ["export"]
-    text = access.audit_csv_bytes(empty_engine, actor=boss, action="export").decode()
+    text = b"".join(access.audit_csv_stream(empty_engine, actor=boss, action="export")).decode()
     lines = text.splitlines()
     assert lines[0] == "at,actor,action,target,details"
     assert lines[1].split(",")[1:] == ["'=cmd()@x.io", "export", "'=HYPERLINK(1)", "rows: 3"]
@@ -421,7 +421,7 @@ def test_pages_always_pass_the_signed_in_actor():
     from pathlib import Path
 
     acting = _acting_functions()
-    assert {"export_csv_bytes", "launch", "transition", "import_users", "set_delivery_rules"} <= acting
+    assert {"export_csv_stream", "launch", "transition", "import_users", "set_delivery_rules"} <= acting
     missing = []
     for path in sorted((Path(__file__).resolve().parent.parent / "pages").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

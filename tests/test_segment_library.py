@@ -12,7 +12,7 @@ from core import models, segments
 from core.cli import main as cli_main
 from core.db import session_scope
 from core.errors import UserError
-from core.segments.export import EXPORT_COLUMNS, export_csv, export_csv_bytes, neutralise
+from core.segments.export import EXPORT_COLUMNS, export_csv, export_csv_stream, neutralise
 from tests import segment_fixtures
 from tests.segment_fixtures import NOW
 
@@ -137,7 +137,7 @@ def test_export_neutralises_formulas_but_keeps_numbers(world):
     assert rows["u6"]["first_name"] == "Zoé"
     assert rows["u4"]["first_name"] == "" and rows["u4"]["session_count"] == "0"
     assert [neutralise(v) for v in ["\tx", "\rx", "a=b", "", None]] == ["'\tx", "'\rx", "a=b", "", None]
-    assert export_csv_bytes(definition, engine, NOW).decode("utf-8") == _export(engine, definition)
+    assert b"".join(export_csv_stream(definition, engine, NOW)).decode("utf-8") == _export(engine, definition)
 
 
 def _export(engine, definition) -> str:

@@ -14,7 +14,6 @@ Only one batch of rows is ever formatted at a time, so memory stays flat whateve
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from sqlalchemy import Engine
 
 from core import models
 from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
-from core.csvout import FORMULA_STARTS, CsvWriter, neutralise, open_output
+from core.csvout import FORMULA_STARTS, CsvWriter, csv_chunks, neutralise, open_output
 from core.db import get_engine
 from core.segments.columnar import NAT, to_us
 from core.segments.definition import SegmentDefinition, predictions_used
@@ -36,7 +35,7 @@ from core.segments.evaluator import evaluator_for
 from core.segments.sql import as_naive_utc, base_from, check_references, where_clause
 from core.tiers import TIER_NAMES
 
-__all__ = ["EXPORT_COLUMNS", "FORMULA_STARTS", "export_chunks", "export_csv", "export_csv_bytes", "neutralise"]
+__all__ = ["EXPORT_COLUMNS", "FORMULA_STARTS", "export_chunks", "export_csv", "export_csv_stream", "neutralise"]
 
 # (CSV header, SQL column, kind): kind "text" is neutralised, "time" is trimmed to seconds,
 # "flag" becomes true/false, "number" is written as is.
@@ -189,6 +188,11 @@ def _chunks_via_sql(
             yield _batch(text, times, np.asarray(columns[10], dtype=np.int64), flags, score_columns)
 
 
+def _text_flags(header: list[str]) -> list[bool]:
+    """Which columns hold user text (neutralised): the user columns, not the scores we format."""
+    return _TEXT + [False] * (len(header) - len(_TEXT))
+
+
 def export_csv(
     definition: SegmentDefinition,
     out: IO | str | Path,
@@ -208,7 +212,7 @@ def export_csv(
     header = export_header(definition, engine)
     stream, owned = open_output(out)
     try:
-        writer = CsvWriter(stream, header, _TEXT + [False] * (len(header) - len(_TEXT)))
+        writer = CsvWriter(stream, header, _text_flags(header))
         writer.write_all(export_chunks(definition, engine, now, via_sql))
     finally:
         if owned:
@@ -217,15 +221,25 @@ def export_csv(
     return writer.rows
 
 
-def export_csv_bytes(
+def export_csv_stream(
     definition: SegmentDefinition,
     engine: Engine | None = None,
     now: datetime | None = None,
     *,
     actor: Actor = LOCAL_ADMIN,
     subject: str = "a segment",
-) -> bytes:
-    """The whole CSV as UTF-8 bytes (what a browser download needs)."""
-    buffer = io.BytesIO()
-    export_csv(definition, buffer, engine, now, actor=actor, subject=subject)
-    return buffer.getvalue()
+) -> Iterator[bytes]:
+    """The same CSV as UTF-8 chunks made as they are read: what a browser download streams.
+
+    The permission and the header are checked at once; the rows are chosen when the first row
+    chunk is read, and the export is audited once the last one is made.
+    """
+    require(actor, Permission.EXPORT)
+    engine = engine or get_engine()
+    header = export_header(definition, engine)
+    return csv_chunks(
+        header,
+        export_chunks(definition, engine, now),
+        _text_flags(header),
+        done=lambda rows: audit(engine, actor, "export", subject, rows=rows),
+    )

@@ -5,9 +5,10 @@ from functools import partial
 
 import streamlit as st
 
-from core.access import AUDIT_ACTIONS, ROLES, audit_csv_bytes, audit_log, details_text, members, set_role
+from core.access import AUDIT_ACTIONS, ROLES, audit_csv_stream, audit_log, details_text, members, set_role
 from core.errors import UserError
 from core.markup import plain
+from pages import download_link
 
 
 def members_section(engine, actor) -> None:
@@ -44,9 +45,10 @@ def audit_section(engine, actor) -> None:
         st.caption("Nothing recorded yet for these filters.")
         return
     st.dataframe(log.assign(details=log["details"].map(details_text)), hide_index=True, width="stretch")
-    st.download_button(
+    download_link.download_link(
         "Export audit log (CSV)",
-        data=partial(audit_csv_bytes, engine, actor=actor, **filters),
-        file_name="likely-audit-log.csv",
-        mime="text/csv",
+        "likely-audit-log.csv",
+        partial(audit_csv_stream, engine, actor=actor, **filters),
+        key="audit_export",
+        help="The entries these filters show, without the 1,000-row limit of the table.",
     )

@@ -1,4 +1,4 @@
-"""Browser journeys: the real app (`streamlit run app.py`) driven in Debian's headless Chromium.
+"""Browser journeys: the real app (`streamlit run server.py`) driven in Debian's headless Chromium.
 
 Each test session seeds a temporary database with the project's own commands, starts the app on
 a free port, waits for its health check, and hands tests a Playwright page. A failing test leaves
@@ -76,7 +76,7 @@ def _run(args: list[str], env: dict) -> None:
 
 
 def start_app(database_url: str, log_name: str):
-    """Start `streamlit run app.py` on a free port; yields a LiveApp once /_stcore/health says ok."""
+    """Start `streamlit run server.py` (the app and its download route) on a free port; yields a LiveApp once /_stcore/health says ok."""
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / log_name
     log = open(log_path, "w")  # noqa: SIM115 - closed below
@@ -88,7 +88,7 @@ def start_app(database_url: str, log_name: str):
             "-m",
             "streamlit",
             "run",
-            "app.py",
+            "server.py",
             "--server.port",
             str(port),
             "--server.headless",

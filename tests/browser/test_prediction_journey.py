@@ -133,12 +133,12 @@ def test_a_score_range_becomes_a_saved_exported_segment(page, engine):
     screenshot(
         page,
         "segment-builder",
-        readme=(page.get_by_role("heading", name="Segments"), page.get_by_test_id("stDownloadButton")),
+        readme=(page.get_by_role("heading", name="Segments"), page.get_by_test_id("likelyDownload")),
     )
 
-    # Export through the download button: one row per user shown.
+    # Export through the download link (streamed by server.py's route): one row per user shown.
     with page.expect_download() as download_info:
-        page.get_by_test_id("stDownloadButton").get_by_role("button", name="Export CSV").click()
+        page.get_by_test_id("likelyDownload").click()
     download = download_info.value
     assert download.suggested_filename == f"{name}.csv"
     with open(download.path(), encoding="utf-8", newline="") as exported:
