@@ -35,12 +35,17 @@ def _worker(args) -> int:
         restore()
 
 
+def app_command(port: int, address: str = "localhost", *options: str) -> list[str]:
+    """The web server's command line (server.py: the app and its download route), run from ROOT."""
+    return [
+        sys.executable, "-m", "streamlit", "run", "server.py",
+        "--server.address", address, "--server.port", str(port), *options,
+    ]  # fmt: skip
+
+
 def _serve(args) -> int:
     """Two child processes; a signal to this one is passed to both, and one ending ends the other."""
-    app = [
-        sys.executable, "-m", "streamlit", "run", "server.py",
-        "--server.address", args.address, "--server.port", str(args.port),
-    ]  # fmt: skip
+    app = app_command(args.port, args.address)
     worker = [sys.executable, "-m", "core", "worker"]
     children = [subprocess.Popen(command, cwd=ROOT, env=os.environ.copy()) for command in (app, worker)]
     stopping = threading.Event()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main as cli_main
 from core.downloads import new_token
+from core.worker_commands import app_command
 from pages.download_link import ENDED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,17 +74,7 @@ def test_the_real_server_answers_its_health_check(app_database):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": app_database.url.render_as_string(hide_password=False)}
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "server.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
+        app_command(port, "localhost", "--server.headless", "true"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

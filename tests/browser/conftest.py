@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from core.worker_commands import app_command
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -76,28 +78,20 @@ def _run(args: list[str], env: dict) -> None:
 
 
 def start_app(database_url: str, log_name: str):
-    """Start `streamlit run server.py` (the app and its download route) on a free port; yields a LiveApp once /_stcore/health says ok."""
+    """Start the web server (server.py: the app and its download route) on a free port; yields a
+    LiveApp once /_stcore/health says ok."""
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / log_name
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     _app_logs.append(log_path)
     port = _free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "server.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        app_command(
+            port,
+            "localhost",
+            *("--server.headless", "true", "--server.fileWatcherType", "none"),
+            *("--browser.gatherUsageStats", "false"),
+        ),
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": database_url},
         stdout=log,
