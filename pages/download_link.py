@@ -34,7 +34,7 @@ def download_link(
         )
     else:
         token = st.session_state.setdefault(f"download_token_{key}", new_token())
-        path = SHELF.offer(token, name, make)
+        path = _base_path() + SHELF.offer(token, name, make)
         # st.html sanitises what it shows; every value here is escaped first all the same.
         st.html(
             f'<a class="likely-download" href="{escape(path)}" download="{escape(name)}" title="{escape(help)}" '
@@ -59,4 +59,10 @@ async def serve_download(request: Request) -> Response:
     return StreamingResponse(chunks, media_type=offer.media_type, headers=headers)
 
 
-ROUTES = [Route(ROUTE, serve_download, methods=["GET"])]
+def _base_path() -> str:
+    """Where the app is served below the host ("/likely" with server.baseUrlPath = "likely"), or ""."""
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}" if base else ""
+
+
+ROUTES = [Route(_base_path() + ROUTE, serve_download, methods=["GET"])]
