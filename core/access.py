@@ -212,6 +212,7 @@ AUDIT_ACTIONS = (
     "stop",
     "retry",
     "rule change",
+    "test message",
     "role change",
     "train",
     "backtest",

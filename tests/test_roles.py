@@ -156,7 +156,7 @@ ACTIONS = {
     "send a test message": (
         Permission.CHANGE_RULES,
         lambda w, a: send_test_message(w.engine, DeliverySettings(), "push", "u-1", actor=a),
-        None,
+        "test message",
     ),
     "backtest a prediction": (
         Permission.TRAIN_PREDICTIONS,
