@@ -136,21 +136,41 @@ def sign_in(email: str, engine: Engine | None = None) -> Actor:
     """The member behind an admitted email; the first one into an empty workspace becomes admin."""
     email = email.strip().lower()
     engine = engine or get_engine()
+    with session_scope(engine) as session:
+        member = session.get(Member, email)
+        if member is not None:
+            return Actor(email, member.role)
     try:
         with session_scope(engine) as session:
-            member = session.get(Member, email)
-            if member is not None:
-                return Actor(email, member.role)
-            first = session.scalar(sa.select(sa.func.count()).select_from(Member)) == 0
-            role = "admin" if first else NEW_MEMBER_ROLE
-            session.add(Member(email=email, role=role, added_by=email if first else "sign-in"))
-            session.add(
-                audit_entry(Actor(email, role), "role change", email, {"role": role, "reason": "first sign-in"})
-            )
+            role = _add_member(session, email)
     except sa.exc.IntegrityError:  # the same person's other tab added them a moment ago
         with session_scope(engine) as session:
             return Actor(email, session.get(Member, email).role)
     return Actor(email, role)
+
+
+def _add_member(session, email: str) -> str:
+    """Add a new member and return their role: admin when nobody is a member yet, else a viewer.
+
+    "Nobody yet" is decided by the insert itself, so two first sign-ins at the same instant
+    cannot both see an empty table: SQLite runs the one statement under its write lock, and on
+    PostgreSQL the table lock makes new members arrive one at a time (readers are not held up)."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(sa.text("LOCK TABLE members IN SHARE ROW EXCLUSIVE MODE"))
+    table = Member.__table__
+    founder = sa.select(
+        sa.literal(email, sa.String),
+        sa.literal("admin", sa.String),
+        sa.literal(utcnow(), sa.DateTime),
+        sa.literal(email, sa.String),
+    ).where(~sa.exists().select_from(table))
+    insert = table.insert().from_select(["email", "role", "added_at", "added_by"], founder)
+    added = session.execute(insert.execution_options(preserve_rowcount=True))
+    role = "admin" if added.rowcount == 1 else NEW_MEMBER_ROLE
+    if role != "admin":
+        session.add(Member(email=email, role=role, added_by="sign-in"))
+    session.add(audit_entry(Actor(email, role), "role change", email, {"role": role, "reason": "first sign-in"}))
+    return role
 
 
 def members(engine: Engine | None = None) -> pd.DataFrame:
