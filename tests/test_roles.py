@@ -190,6 +190,11 @@ ACTIONS = {
         lambda w, a: access.set_role("newcomer@example.com", "analyst", w.engine, actor=a),
         "role change",
     ),
+    "remove a member": (
+        Permission.MANAGE_MEMBERS,
+        lambda w, a: access.remove_member("newcomer@example.com", w.engine, actor=a),
+        "remove member",
+    ),
     "retrain a prediction": (
         Permission.TRAIN_PREDICTIONS,
         lambda w, a: retrain_prediction(w.engine, w.prediction, actor=a),
