@@ -136,21 +136,40 @@ def sign_in(email: str, engine: Engine | None = None) -> Actor:
     """The member behind an admitted email; the first one into an empty workspace becomes admin."""
     email = email.strip().lower()
     engine = engine or get_engine()
+    with session_scope(engine) as session:
+        member = session.get(Member, email)
+        if member is not None:
+            return Actor(email, member.role)
     try:
         with session_scope(engine) as session:
-            member = session.get(Member, email)
-            if member is not None:
-                return Actor(email, member.role)
-            first = session.scalar(sa.select(sa.func.count()).select_from(Member)) == 0
-            role = "admin" if first else NEW_MEMBER_ROLE
-            session.add(Member(email=email, role=role, added_by=email if first else "sign-in"))
-            session.add(
-                audit_entry(Actor(email, role), "role change", email, {"role": role, "reason": "first sign-in"})
-            )
+            role = _add_member(session, email)
     except sa.exc.IntegrityError:  # the same person's other tab added them a moment ago
         with session_scope(engine) as session:
             return Actor(email, session.get(Member, email).role)
     return Actor(email, role)
+
+
+def _add_member(session, email: str) -> str:
+    """Add a new member and return their role: admin when nobody is a member yet, else a viewer."""
+    _hold_members(session)
+    first = session.scalar(sa.select(sa.func.count()).select_from(Member)) == 0
+    role = "admin" if first else NEW_MEMBER_ROLE
+    session.add(Member(email=email, role=role, added_by=email if first else "sign-in"))
+    session.add(audit_entry(Actor(email, role), "role change", email, {"role": role, "reason": "first sign-in"}))
+    return role
+
+
+def _hold_members(session) -> None:
+    """Hold the members table until this transaction ends, so what it reads stays true until it
+    writes: two first sign-ins at the same instant cannot both find it empty, two admins demoting
+    or removing each other cannot both find another admin. PostgreSQL queues the other changes
+    behind a table lock (readers go on); SQLite takes its single write lock with a write that
+    changes nothing."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(sa.text("LOCK TABLE members IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        table = Member.__table__
+        session.execute(sa.update(table).where(sa.false()).values(role=table.c.role))
 
 
 def members(engine: Engine | None = None) -> pd.DataFrame:
@@ -166,15 +185,33 @@ def set_role(email: str, role: str, engine: Engine | None = None, *, actor: Acto
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     with session_scope(engine or get_engine()) as session:
-        member = session.get(Member, email)
-        if member is None:
-            raise UserError(f"{email} is not a member yet: they appear here after their first sign-in")
-        if member.role == "admin" and role != "admin":
-            admins = session.scalar(sa.select(sa.func.count()).select_from(Member).where(Member.role == "admin"))
-            if admins == 1:
-                raise UserError(f"{email} is the only admin: make someone else admin first")
+        member = _member_to_change(session, email, leaves_admins=role != "admin")
         before, member.role = member.role, role
         session.add(audit_entry(actor, "role change", email, {"from": before, "to": role}))
+
+
+def remove_member(email: str, engine: Engine | None = None, *, actor: Actor) -> None:
+    """Remove a member; the last admin cannot be removed. Signing in again makes them a new
+    member (a viewer), if the allow list still lets them in."""
+    require(actor, Permission.MANAGE_MEMBERS)
+    email = email.strip().lower()
+    with session_scope(engine or get_engine()) as session:
+        member = _member_to_change(session, email, leaves_admins=True)
+        session.delete(member)
+        session.add(audit_entry(actor, "remove member", email, {"role": member.role}))
+
+
+def _member_to_change(session, email: str, *, leaves_admins: bool) -> Member:
+    """The member row, held until the change commits; refused when the change would leave no admin."""
+    _hold_members(session)
+    member = session.get(Member, email)
+    if member is None:
+        raise UserError(f"{email} is not a member: members appear here after their first sign-in")
+    if leaves_admins and member.role == "admin":
+        admins = session.scalar(sa.select(sa.func.count()).select_from(Member).where(Member.role == "admin"))
+        if admins == 1:
+            raise UserError(f"{email} is the only admin: make someone else admin first")
+    return member
 
 
 # --- demo data -----------------------------------------------------------------------------------
@@ -212,7 +249,9 @@ AUDIT_ACTIONS = (
     "stop",
     "retry",
     "rule change",
+    "test message",
     "role change",
+    "remove member",
     "train",
     "backtest",
     "retrain",

@@ -352,6 +352,31 @@ def _known_users(session, external_ids) -> dict[str, int]:
     return known
 
 
+def _check_every_row(
+    source: Source,
+    kind: str,
+    problems: _Problems,
+    check: Callable[[int, dict], None],
+    say: Callable[[str], None],
+    every: int,
+) -> int:
+    """The first pass of an import: every row checked (`check` notes its problems), nothing
+    written; the number of rows, or one UserError listing the problems."""
+    rows = 0
+    for line, row in _rows(source, kind):
+        if "__width__" in row:
+            problems.add(line, None, row["__width__"])
+            continue
+        rows += 1
+        check(line, row)
+        if rows % every == 0:
+            say(f"checked {rows:,} rows")
+    problems.raise_if_any()
+    if rows == 0:
+        raise UserError(f"{problems.file_name}: there are no rows under the header; nothing was imported")
+    return rows
+
+
 @leases.exclusive("import", what="another import")
 def import_users(
     engine: Engine, source: Source, progress: Callable[[str], None] | None = None, *, actor: Actor = LOCAL_ADMIN
@@ -362,12 +387,8 @@ def import_users(
     name = _file_name(source)
     problems = _Problems(name)
     seen: dict[str, int] = {}
-    rows = 0
-    for line, row in _rows(source, "users"):
-        if "__width__" in row:
-            problems.add(line, None, row["__width__"])
-            continue
-        rows += 1
+
+    def check(line: int, row: dict) -> None:
         if row["user_id"] in seen:
             problems.add(
                 line, "user_id", f"duplicate user id '{row['user_id']}' (first on line {seen[row['user_id']]})"
@@ -375,11 +396,8 @@ def import_users(
         elif row["user_id"]:
             seen[row["user_id"]] = line
         _clean_user(row, line, problems)
-        if rows % 100_000 == 0:
-            say(f"checked {rows:,} rows")
-    problems.raise_if_any()
-    if rows == 0:
-        raise UserError(f"{name}: there are no rows under the header; nothing was imported")
+
+    rows = _check_every_row(source, "users", problems, check, say, every=100_000)
 
     created = updated = 0
     touched_external: list[str] = []
@@ -470,20 +488,13 @@ def import_events(
     say = progress or (lambda _m: None)
     name = _file_name(source)
     problems = _Problems(name)
-    rows = 0
     user_ids: set[str] = set()
-    for line, row in _rows(source, "events"):
-        if "__width__" in row:
-            problems.add(line, None, row["__width__"])
-            continue
-        rows += 1
+
+    def check(line: int, row: dict) -> None:
         if _clean_event(row, line, problems) is not None:
             user_ids.add(row["user_id"])
-        if rows % 200_000 == 0:
-            say(f"checked {rows:,} rows")
-    problems.raise_if_any()
-    if rows == 0:
-        raise UserError(f"{name}: there are no rows under the header; nothing was imported")
+
+    rows = _check_every_row(source, "events", problems, check, say, every=200_000)
 
     with session_scope(engine) as session:
         connection = session.connection()

@@ -145,12 +145,10 @@ def stale_warning(engine: Engine, now: datetime | None = None) -> str | None:
 # ---------------------------------------------------------------- one cycle
 @dataclass
 class CycleReport:
+    """One cycle: what dispatch wrote, what delivery did (its own report), the demo and the refresh."""
+
     dispatched: int = 0
-    sent: int = 0
-    failed: int = 0
-    retrying: int = 0
-    expired: int = 0
-    resent_after_crash: int = 0
+    delivered: outbox.DeliveryReport = field(default_factory=outbox.DeliveryReport)
     demo_conversions: int = 0  # events the demo's response model wrote (demo databases only)
     refreshed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -158,12 +156,12 @@ class CycleReport:
     def summary(self) -> str:
         parts = [
             f"{self.dispatched:,} written to the outbox",
-            f"{self.sent:,} sent",
-            f"{self.failed:,} failed",
-            f"{self.retrying:,} to retry",
+            f"{self.delivered.sent:,} sent",
+            f"{self.delivered.failed:,} failed",
+            f"{self.delivered.retrying:,} to retry",
         ]
-        if self.expired:
-            parts.append(f"{self.expired:,} expired")
+        if self.delivered.expired:
+            parts.append(f"{self.delivered.expired:,} expired")
         if self.refreshed:
             parts.append(f"scores refreshed: {', '.join(self.refreshed)}")
         return ", ".join(parts)
@@ -227,10 +225,8 @@ def run_cycle(
             if heartbeat is not None:
                 heartbeat()
 
-        delivered = outbox.deliver_due(engine, now, connectors, keep_going, clock, on_batch=after_batch)
-        report.sent, report.failed, report.retrying = delivered.sent, delivered.failed, delivered.retrying
-        report.expired, report.resent_after_crash = delivered.expired, delivered.resent_after_crash
-        report.errors.extend(f"{count:,} message(s): {error}" for error, count in delivered.errors.items())
+        report.delivered = outbox.deliver_due(engine, now, connectors, keep_going, clock, on_batch=after_batch)
+        report.errors.extend(f"{count:,} message(s): {error}" for error, count in report.delivered.errors.items())
     except Exception as error:  # noqa: BLE001
         report.errors.append(f"delivery: {_describe(error)}")
     finally:

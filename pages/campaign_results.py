@@ -10,6 +10,7 @@ from core.campaigns import results as R
 from core.errors import UserError
 from core.markup import plain
 from core.timeutil import utcnow
+from pages.uplift_table import uplift_table
 
 GROUP_COLOURS = {"Treated": "#2e7d32", "Control": "#9e9e9e"}
 
@@ -42,25 +43,14 @@ def _table(frame: pd.DataFrame, label: str) -> None:
     """A group table: counts, rates, uplift with its interval, and the verdict."""
     if frame.empty:
         return
-    shown = frame.rename(columns={"group": label}).copy()
-    for column in ("rate_treated", "rate_control", "uplift", "uplift_low", "uplift_high"):
-        shown[column] = shown[column].astype(float) * 100
-    percent = st.column_config.NumberColumn
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "converted_treated": st.column_config.NumberColumn("converted (treated)", format="localized"),
-            "converted_control": st.column_config.NumberColumn("converted (control)", format="localized"),
-            "rate_treated": percent("rate treated", format="%.2f%%"),
-            "rate_control": percent("rate control", format="%.2f%%"),
-            "uplift": percent("uplift (pts)", format="%+.2f"),
-            "uplift_low": percent("95% low", format="%+.2f"),
-            "uplift_high": percent("95% high", format="%+.2f"),
-            "p_value": st.column_config.NumberColumn("p-value", format="%.3f"),
-            "revenue_per_user_treated": st.column_config.NumberColumn("revenue/user treated", format="%.2f"),
-            "revenue_per_user_control": st.column_config.NumberColumn("revenue/user control", format="%.2f"),
+    number = st.column_config.NumberColumn
+    uplift_table(
+        frame.rename(columns={"group": label}),
+        {
+            "converted_treated": number("converted (treated)", format="localized"),
+            "converted_control": number("converted (control)", format="localized"),
+            "revenue_per_user_treated": number("revenue/user treated", format="%.2f"),
+            "revenue_per_user_control": number("revenue/user control", format="%.2f"),
         },
     )
 

@@ -8,6 +8,7 @@ from core.campaigns.results import evidence_for_prediction
 from core.errors import UserError
 from core.markup import plain
 from core.timeutil import utcnow
+from pages.uplift_table import uplift_table
 
 
 def measured_in_campaigns(engine, prediction_id: int, event: str) -> None:
@@ -24,21 +25,13 @@ def measured_in_campaigns(engine, prediction_id: int, event: str) -> None:
             "and the uplift they measure per tier appears here, next to the playbook's assumptions."
         )
         return
-    shown = evidence.drop(columns=["rate_treated", "rate_control"]).copy()
-    for column in ("uplift", "uplift_low", "uplift_high"):
-        shown[column] = shown[column].astype(float) * 100
     number = st.column_config.NumberColumn
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
+    uplift_table(
+        evidence.drop(columns=["rate_treated", "rate_control"]),
+        {
             "offer": st.column_config.TextColumn("offer sent"),
             "playbook_discount": number("playbook discount", format="%.0f%%"),
             "uplift": number("measured uplift (pts)", format="%+.2f"),
-            "uplift_low": number("95% low", format="%+.2f"),
-            "uplift_high": number("95% high", format="%+.2f"),
-            "p_value": number("p-value", format="%.3f"),
         },
     )
     st.caption(

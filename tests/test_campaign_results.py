@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 
 from core import cli
 from core.campaigns import CampaignSpec, demo_response, dispatch, experiment, launch
-from core.campaigns.results import campaign_results
+from core.campaigns.results import SUMMARY_COLUMNS, GroupResult, campaign_results, summary_frame
 from core.campaigns.spec import ABVariant, parse_campaign_spec
 from core.campaigns.uplift import compare, needed_users
 from core.db import session_scope
@@ -59,6 +59,28 @@ def test_uplift_interval_and_p_value_match_scipy(treated, converted_t, control, 
     assert result.p_value == pytest.approx(p_value, rel=1e-6, abs=1e-12)
     assert result.relative_uplift == pytest.approx(ratio.relative_risk - 1, abs=1e-12)
     assert result.relative_uplift_ci == pytest.approx((ratio_ci.low - 1, ratio_ci.high - 1), abs=1e-9)
+
+
+def test_a_group_table_row_holds_its_comparison_interval_and_revenue_in_the_shown_order():
+    groups = {
+        "High": GroupResult(1_100, 950, compare(*COUNTS[0]), 12.5, 11.0),
+        "Low": GroupResult(0, 0, compare(0, 0, 0, 0), None, None),
+    }
+    frame = summary_frame(groups)
+    assert frame.columns.tolist() == SUMMARY_COLUMNS
+    high = frame.iloc[0].to_dict()
+    c = groups["High"].comparison
+    assert (high["group"], high["audience"], high["delivered"], high["treated"], high["control"]) == (
+        "High",
+        1_100,
+        950,
+        9_000,
+        1_000,
+    )
+    assert (high["uplift_low"], high["uplift_high"]) == c.uplift_ci
+    assert (high["revenue_per_user_treated"], high["verdict"]) == (12.5, c.verdict())
+    assert frame.iloc[1]["verdict"] == "No control group to compare with."
+    assert summary_frame({}).empty
 
 
 @pytest.mark.parametrize(

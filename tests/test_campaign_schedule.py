@@ -104,8 +104,8 @@ def test_recurrence_rules(rule, expected):
         ({"end": {"kind": "after", "count": 0}}, "schedule: 'count' must be a whole number from 1 to 10000, not 0"),
         ({"frequency": "hourly"}, "schedule: 'frequency' must be daily, weekly or monthly, not 'hourly'"),
         ({"weekdays": ["TH", "XX"]}, "schedule: 'weekdays' must be MO, TU, WE, TH, FR, SA or SU, not 'XX'"),
-        ({"start": "2025-02-30"}, "schedule: 'start': '2025-02-30' is not a date as YYYY-MM-DD"),
-        ({"start": "1850-01-01"}, "schedule: 'start': 1850-01-01 is outside the supported years 1900-2199"),
+        ({"start": "2025-02-30"}, "schedule: 'start' must be a date as YYYY-MM-DD, not '2025-02-30'"),
+        ({"start": "1850-01-01"}, "schedule: 'start' must be within the supported years 1900-2199, not 1850-01-01"),
         ({"every": 2}, "schedule: unknown field 'every'"),
     ],
 )

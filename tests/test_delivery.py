@@ -12,8 +12,17 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from core import access
+from core.access import Actor
 from core.delivery import outbox
-from core.delivery.config import DeliverySettings, connectors_for, load_settings, public_view, save_settings
+from core.delivery.config import (
+    DeliverySettings,
+    connectors_for,
+    load_settings,
+    public_view,
+    save_settings,
+    send_test_message,
+)
 from core.delivery.connectors import DemoConnector, Envelope
 from core.delivery.smtp import SmtpConnector, html_body, parse_smtp_url
 from core.delivery.webhook import WebhookConnector, signature
@@ -171,6 +180,40 @@ def test_a_message_the_provider_rejects_fails_alone_with_its_reason(demo_engine,
     deliver(demo_engine, webhook(receiver))
     assert [statuses(demo_engine)[i][0] for i in ids] == ["sent", "failed", "sent"]
     assert statuses(demo_engine)[ids[1]][2] == "rejected by the provider: unknown device"
+
+
+@pytest.mark.parametrize(
+    ("script", "outcome"), [([], "sent"), (["500"], "not sent (temporary)"), (["400"], "not sent")]
+)
+def test_a_test_message_is_audited_with_channel_provider_and_outcome_but_no_address_or_secret(
+    demo_engine, receiver, script, outcome
+):
+    receiver.script.extend(script)
+    settings = DeliverySettings(
+        providers={"push": "webhook", "email": "demo", "in_app": "demo"},
+        webhook_url=receiver.url + "?token=abc123",
+        webhook_secret=SECRET,
+    )
+    boss = Actor("boss@x.io", "admin")
+    answer = send_test_message(demo_engine, settings, "push", "person-42@example.com", actor=boss)
+    assert answer.startswith(f"{outcome}:")
+    [entry] = access.audit_log(demo_engine, actor=boss, action="test message").to_dict("records")
+    assert (entry["actor"], entry["target"], entry["details"]) == (
+        "boss@x.io",
+        "Push",
+        {"provider": "webhook", "outcome": outcome},
+    )
+    stored = repr(entry)
+    for private in (SECRET, "abc123", receiver.url, "person-42"):
+        assert private not in stored
+
+
+def test_a_test_message_on_the_demo_channel_is_audited_as_nothing_sent(empty_engine):
+    boss = Actor("boss@x.io", "admin")
+    send_test_message(empty_engine, DeliverySettings(), "in_app", "", actor=boss)
+    log = access.audit_log(empty_engine, actor=boss)
+    assert log[["actor", "action", "target"]].values.tolist() == [["boss@x.io", "test message", "In-app"]]
+    assert log["details"].tolist() == [{"provider": "demo", "outcome": "nothing sent (demo)"}]
 
 
 def test_a_webhook_nobody_listens_on_is_temporary(demo_engine):

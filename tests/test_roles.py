@@ -156,7 +156,7 @@ ACTIONS = {
     "send a test message": (
         Permission.CHANGE_RULES,
         lambda w, a: send_test_message(w.engine, DeliverySettings(), "push", "u-1", actor=a),
-        None,
+        "test message",
     ),
     "backtest a prediction": (
         Permission.TRAIN_PREDICTIONS,
@@ -189,6 +189,11 @@ ACTIONS = {
         Permission.MANAGE_MEMBERS,
         lambda w, a: access.set_role("newcomer@example.com", "analyst", w.engine, actor=a),
         "role change",
+    ),
+    "remove a member": (
+        Permission.MANAGE_MEMBERS,
+        lambda w, a: access.remove_member("newcomer@example.com", w.engine, actor=a),
+        "remove member",
     ),
     "retrain a prediction": (
         Permission.TRAIN_PREDICTIONS,

@@ -114,6 +114,31 @@ def test_the_first_person_into_an_empty_workspace_becomes_admin_and_the_next_a_v
     assert member_rows(app_database) == [("boss@example.com", "admin"), ("newcomer@example.com", "viewer")]
 
 
+def test_an_admin_removes_a_member_who_then_starts_over_as_a_viewer(app_database):
+    member_as(app_database, "*mark*@example.com", "marketer")  # an address is user text: shown, never markup
+    at = signed_in("boss@example.com", "pages/data.py")
+    at.selectbox(key="member_leaving").set_value("*mark*@example.com")
+    [b for b in at.button if b.label == "Remove member"][0].click().run()
+    assert not at.exception and not at.error
+    assert at.success[0].value.startswith(r"\*mark\*@example.com was removed.")
+    assert member_rows(app_database) == [("boss@example.com", "admin")]
+    assert audit_rows(app_database)[-1] == ("boss@example.com", "remove member", "*mark*@example.com")
+    again = signed_in("*mark*@example.com", "pages/data.py")
+    assert again.caption[0].value.startswith(r"Signed in as \*mark\*@example.com (viewer).")
+
+
+def test_removing_the_last_admin_on_the_page_is_one_line_and_changes_nothing(app_database):
+    member_as(app_database, "ann@example.com", "viewer")
+    at = signed_in("boss@example.com", "pages/data.py")
+    before = (member_rows(app_database), audit_rows(app_database))
+    at.selectbox(key="member_leaving").set_value("boss@example.com")
+    [b for b in at.button if b.label == "Remove member"][0].click().run()
+    assert [e.value for e in at.error] == [
+        "boss@example.com is the only admin: make someone else admin first. Nothing was changed."
+    ]
+    assert (member_rows(app_database), audit_rows(app_database)) == before
+
+
 def test_without_auth_the_local_user_is_admin(app_database):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()

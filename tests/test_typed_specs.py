@@ -165,7 +165,7 @@ BAD_SPECS = [
     ),
     (
         {"schedule": {"kind": "once", "time": "19:00", "start": "2030-02-30"}},
-        "schedule: 'start': '2030-02-30' is not a date as YYYY-MM-DD",
+        "schedule: 'start' must be a date as YYYY-MM-DD, not '2030-02-30'",
     ),
     (
         {
@@ -195,7 +195,7 @@ BAD_SPECS = [
     ({"platforms": ["iOS", "Amiga"]}, "campaign: 'platforms' must be iOS, Android or Web, not 'Amiga'"),
     ({"name": "x" * 201}, "campaign: 'name' has at most 200 characters"),
     ({"message": {"body": 5}}, "message: 'body' must be text, not 5"),
-    ({"message": {"offers": {"Huge": "50% off"}}}, "message: offers for 'Huge': use Low, Medium, High"),
+    ({"message": {"offers": {"Huge": "50% off"}}}, "message: offers for 'Huge': use High, Medium or Low"),
     ({"message": {"use_variants": "yes"}}, "message: 'use_variants' must be true or false, not 'yes'"),
     (
         {"settings": {"reeligible_after_days": -1}},
@@ -208,7 +208,7 @@ BAD_SPECS = [
     ({"colour": "red"}, "campaign: unknown field 'colour'"),
     (
         {"message": {"ab_variants": [{"name": "A", "share": 50}, {"name": "B", "share": 50, "offers": {"Mid": "x"}}]}},
-        "message: variant 2: offers for 'Mid': use Low, Medium, High",
+        "message: variant 2: offers for 'Mid': use High, Medium or Low",
     ),
     (
         {"message": {"ab_variants": [{"name": "A", "share": 60}, {"name": "B", "share": 40, "colour": "red"}]}},

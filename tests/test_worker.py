@@ -74,7 +74,7 @@ def test_a_worker_cycle_sends_the_thursday_1745_campaign_to_each_zone_at_its_loc
         arrived = {int(u) for u, z in zones.items() if due_at[z] == instant}
         assert set(got) == expected_before | arrived
         assert {got[u] for u in arrived} == {instant}  # sent on the minute: the fixed clock's now
-        assert report.sent == len(arrived) and not report.errors
+        assert report.delivered.sent == len(arrived) and not report.errors
 
 
 def test_the_daily_refresh_runs_once_a_day_from_the_set_hour_in_the_company_zone(demo_engine, monkeypatch):
@@ -252,7 +252,7 @@ def test_a_crash_leftover_is_resent_with_the_same_key_and_counted(demo_engine):
         stuck = connection.execute(select(OutboxMessage.id).limit(5)).scalars().all()
         connection.execute(update(OutboxMessage).where(OutboxMessage.id.in_(stuck)).values(status="sending"))
     report = worker.run_cycle(demo_engine, now=now, status=worker.WorkerStatus(last_refresh="9999-12-31"))
-    assert (report.resent_after_crash, report.sent) == (5, 5)
+    assert (report.delivered.resent_after_crash, report.delivered.sent) == (5, 5)
     assert len(delivered_users(demo_engine, campaign)) == len(_outbox(demo_engine))  # the demo channel kept one each
 
 
@@ -286,7 +286,7 @@ def test_on_a_demo_database_the_worker_plays_the_demo_responses_so_results_fill_
     now = utcnow() + timedelta(seconds=1)  # just after the launch: the send is due
     status = worker.WorkerStatus(last_refresh="9999-12-31")
     first = worker.run_cycle(demo_engine, now=now, status=status)
-    assert first.sent > 0 and not first.errors
+    assert first.delivered.sent > 0 and not first.errors
     later = worker.run_cycle(demo_engine, now=now + timedelta(days=4), status=status)
     assert later.demo_conversions > 0 and not later.errors
     again = worker.run_cycle(demo_engine, now=now + timedelta(days=4), status=status)

@@ -304,6 +304,41 @@ def campaign_results(campaign_id: int, engine: Engine | None = None, now: dateti
     )
 
 
+def comparison_columns(c: Comparison) -> dict:
+    """A comparison's figures as a table row's columns (the interval as two numbers)."""
+    return {
+        "treated": c.treated,
+        "control": c.control,
+        "converted_treated": c.converted_treated,
+        "converted_control": c.converted_control,
+        "rate_treated": c.rate_treated,
+        "rate_control": c.rate_control,
+        "uplift": c.uplift,
+        "uplift_low": c.uplift_ci[0] if c.uplift_ci else None,
+        "uplift_high": c.uplift_ci[1] if c.uplift_ci else None,
+        "p_value": c.p_value,
+        "verdict": c.verdict(),
+    }
+
+
+_UPLIFT_COLUMNS = ["rate_treated", "rate_control", "uplift", "uplift_low", "uplift_high", "p_value"]
+# The Results view's group tables and the Predictions page's evidence, in the order they are shown.
+SUMMARY_COLUMNS = [
+    "group",
+    "audience",
+    "treated",
+    "control",
+    "delivered",
+    "converted_treated",
+    "converted_control",
+    *_UPLIFT_COLUMNS,
+    "revenue_per_user_treated",
+    "revenue_per_user_control",
+    "verdict",
+]
+EVIDENCE_COLUMNS = ["campaign", "tier", "offer", "playbook_discount", "treated", "control", *_UPLIFT_COLUMNS, "verdict"]
+
+
 def launched_campaigns(engine: Engine | None = None) -> pd.DataFrame:
     """Campaigns that have been launched (id, name, status), newest first: the ones with results."""
     with session_scope(engine or get_engine()) as session:
@@ -333,65 +368,29 @@ def evidence_for_prediction(
     for campaign_id, name, offers in campaigns:
         results = campaign_results(campaign_id, engine, now)
         for tier, result in results.by_tier.items():
-            c = result.comparison
             records.append(
                 {
                     "campaign": name,
                     "tier": tier,
                     "offer": offers.get(tier) or "",
                     "playbook_discount": PLAYBOOK[tier]["discount"],
-                    "treated": c.treated,
-                    "control": c.control,
-                    "rate_treated": c.rate_treated,
-                    "rate_control": c.rate_control,
-                    "uplift": c.uplift,
-                    "uplift_low": c.uplift_ci[0] if c.uplift_ci else None,
-                    "uplift_high": c.uplift_ci[1] if c.uplift_ci else None,
-                    "p_value": c.p_value,
-                    "verdict": c.verdict(),
+                    **comparison_columns(result.comparison),
                 }
             )
-    columns = [
-        "campaign",
-        "tier",
-        "offer",
-        "playbook_discount",
-        "treated",
-        "control",
-        "rate_treated",
-        "rate_control",
-        "uplift",
-        "uplift_low",
-        "uplift_high",
-        "p_value",
-        "verdict",
-    ]
-    return pd.DataFrame(records, columns=columns)
+    return pd.DataFrame(records, columns=EVIDENCE_COLUMNS)
 
 
 def summary_frame(groups: dict[str, GroupResult]) -> pd.DataFrame:
     """One row per group (tier, variant or send): the figures the Results view tabulates."""
-    rows = []
-    for label, result in groups.items():
-        c = result.comparison
-        rows.append(
-            {
-                "group": label,
-                "audience": result.audience,
-                "treated": c.treated,
-                "control": c.control,
-                "delivered": result.delivered,
-                "converted_treated": c.converted_treated,
-                "converted_control": c.converted_control,
-                "rate_treated": c.rate_treated,
-                "rate_control": c.rate_control,
-                "uplift": c.uplift,
-                "uplift_low": c.uplift_ci[0] if c.uplift_ci else None,
-                "uplift_high": c.uplift_ci[1] if c.uplift_ci else None,
-                "p_value": c.p_value,
-                "revenue_per_user_treated": result.revenue_per_user_treated,
-                "revenue_per_user_control": result.revenue_per_user_control,
-                "verdict": c.verdict(),
-            }
-        )
-    return pd.DataFrame(rows)
+    rows = [
+        {
+            "group": label,
+            "audience": result.audience,
+            "delivered": result.delivered,
+            "revenue_per_user_treated": result.revenue_per_user_treated,
+            "revenue_per_user_control": result.revenue_per_user_control,
+            **comparison_columns(result.comparison),
+        }
+        for label, result in groups.items()
+    ]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -31,9 +31,9 @@ from core.campaigns.personalise import DEFAULT_OFFERS
 from core.campaigns.schedule import WEEKDAYS
 from core.errors import UserError
 from core.instants import EARLIEST, LATEST
-from core.segments.definition import SegmentDefinition, shortened
+from core.segments.definition import SegmentDefinition
 from core.segments.filter_specs import MAX_PREDICTION_ID
-from core.tiers import TIER_NAMES
+from core.validation_messages import field_problem, shortened
 
 MAX_NAME = 200
 MAX_TITLE = 1_000  # far above any channel's limit: limits.py warns about lengths that matter
@@ -68,14 +68,15 @@ def _clock(value: Any) -> Any:
     return text
 
 
-def _day(value: Any) -> Any:
+def _day(value: Any, info) -> Any:
     """An ISO date within the supported range (core.instants)."""
+    name = info.field_name
     try:
         day = value if isinstance(value, date) else date.fromisoformat(str(value))
     except ValueError:
-        raise ValueError(f"{value!r} is not a date as YYYY-MM-DD") from None
+        raise ValueError(f"'{name}' must be a date as YYYY-MM-DD, not {value!r}") from None
     if not EARLIEST.date() <= day <= LATEST.date():
-        raise ValueError(f"{day.isoformat()} is outside the supported years {EARLIEST.year}-{LATEST.year}")
+        raise ValueError(f"'{name}' must be within the supported years {EARLIEST.year}-{LATEST.year}, not {day}")
     return day
 
 
@@ -306,8 +307,8 @@ _PLACES = {"message": "message", "schedule": "schedule", "settings": "delivery s
 
 
 def _one_line(error: ErrorDetails, what: str) -> str:
+    """'schedule: 'interval' must be ...' from one pydantic error: the place, then the field's problem."""
     loc = [str(part) for part in error["loc"]]
-    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     where = what
     if loc and loc[0] in _PLACES:
         where = _PLACES[loc[0]]
@@ -318,34 +319,7 @@ def _one_line(error: ErrorDetails, what: str) -> str:
         loc = ["end", *loc[2:]]
     if len(loc) >= 2 and loc[0] == "ab_variants" and loc[1].isdigit():  # the variant, by position
         where, loc = f"{where}: variant {int(loc[1]) + 1}", loc[2:]
-    if loc and loc[-1] == "[key]":  # a dict key that is not one of the allowed ones
-        return f"{where}: {'.'.join(loc[:-2])} for {value!r}: use {', '.join(TIER_NAMES)}"
-    loc = [part for part in loc if not part.isdigit()]  # 'platforms', not 'platforms.0'
-    field = ".".join(loc)
-    name = repr(field)  # a key a file made up may hold quotes or line breaks: shown escaped, on one line
-    if kind in ("value_error", "assertion_error"):
-        text = str(ctx.get("error", error["msg"]))
-        return f"{where}: {text}" if not loc or text.startswith(f"'{loc[-1]}'") else f"{where}: {name}: {text}"
-    if kind == "union_tag_invalid":
-        name = repr(f"{field}.kind" if field else "kind")
-        return f"{where}: {name} must be one of {ctx.get('expected_tags')}, not {ctx.get('tag')!r}"
-    if kind == "missing":
-        return f"{where}: {name} is missing"
-    if kind == "extra_forbidden":
-        return f"{where}: unknown field {name}"
-    if kind == "literal_error":
-        return f"{where}: {name} must be {str(ctx.get('expected', '')).replace(chr(39), '')}, not {value!r}"
-    if kind == "string_too_long":
-        return f"{where}: {name} has at most {ctx.get('max_length'):,} characters"
-    if kind == "string_type":
-        return f"{where}: {name} must be text, not {value!r}"
-    if kind in ("tuple_type", "list_type"):
-        return f"{where}: {name} must be a list"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"{where}: {name} must be true or false, not {value!r}"
-    if not field:
-        return f"{where}: {error['msg']}"
-    return f"{where}: {name}: {error['msg']}"
+    return f"{where}: {field_problem(error, loc)}"
 
 
 def parse_campaign_spec(document: Any, what: str = "campaign") -> CampaignSpec:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
-from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, require
+from core.access import LOCAL_ADMIN, Actor, Permission, audit, audit_entry, require
 from core.db import session_scope
 from core.delivery.connectors import Connector, DemoConnector
 from core.delivery.smtp import SmtpConnector, check_sender, parse_smtp_url
@@ -187,6 +187,7 @@ def send_test_message(
         raise UserError(f"unknown channel {channel!r}")
     provider = settings.providers[channel]
     if provider == "demo":
+        _audit_test(engine, actor, channel, provider, "nothing sent (demo)")
         return "demo channel: nothing was sent and nothing leaves this machine"
     if not recipient.strip():
         raise UserError("give an email address to send the test to" if provider == "smtp" else "give a user id")
@@ -204,10 +205,18 @@ def send_test_message(
         key=f"likely-test-{now:%Y%m%d%H%M%S%f}",
     )
     connector = connectors_for(engine, settings, timeout=10)[channel]
+    verdict = "not sent (the connector failed)"
     try:
         (outcome,) = connector.send([envelope])
+        verdict = "sent" if outcome.sent else ("not sent (temporary)" if outcome.temporary else "not sent")
     finally:
         connector.close()
+        _audit_test(engine, actor, channel, provider, verdict)  # every attempt, even one that raised
     answer = getattr(connector, "last_answer", "") or outcome.error or ""
-    verdict = "sent" if outcome.sent else ("not sent (temporary)" if outcome.temporary else "not sent")
     return f"{verdict}: {answer}"
+
+
+def _audit_test(engine: Engine, actor: Actor, channel: str, provider: str, outcome: str) -> None:
+    """Who tried which channel through which provider, and whether it went: never the recipient,
+    a URL, a secret or the provider's answer (which may quote any of them)."""
+    audit(engine, actor, "test message", CHANNEL_NAMES[channel], provider=provider, outcome=outcome)

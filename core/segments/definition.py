@@ -27,6 +27,7 @@ from core import safejson
 from core.errors import UserError
 from core.segments.filter_specs import SPEC_BY_TYPE, FilterSpec
 from core.segments.filters import FILTERS, Filter, _unit_word
+from core.validation_messages import field_problem, shortened
 
 VERSION = 1
 SECTIONS = ("groups", "exclude")
@@ -84,32 +85,6 @@ class SegmentDefinition(_Frozen):
 # --- parsing: pydantic's errors as one line naming the place -------------------------------
 
 
-def _field_message(kind: str, field: str, error: ErrorDetails) -> str:
-    ctx, value = error.get("ctx") or {}, error.get("input")
-    name = repr(field)  # a key a file made up may hold quotes or line breaks: shown escaped, on one line
-    if kind == "missing":
-        return f"{name} is missing"
-    if kind == "extra_forbidden":
-        return f"unknown field {name}"
-    if kind == "literal_error":
-        return f"{name} must be {str(ctx.get('expected', '')).replace(chr(39), '')}, not {value!r}"
-    if kind in ("int_from_float", "int_parsing"):
-        return f"{name} must be a whole number, not {value!r}"
-    if kind in ("int_type", "float_type", "float_parsing"):
-        return f"{name} must be a number, not {value!r}"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):  # (parsers say it first)
-        return f"{name} is out of range: {error['msg']}"
-    if kind in ("string_type", "string_too_short"):
-        return f"{name} must be text that is not empty, not {value!r}"
-    if kind == "string_too_long":
-        return f"{name} has at most {ctx.get('max_length')} characters"
-    if kind == "too_long":
-        return f"{name} holds at most {ctx.get('max_length')} items (this one has {ctx.get('actual_length')})"
-    if kind in ("tuple_type", "list_type", "too_short"):
-        return f"{name} must be a list"
-    return f"{name}: {error['msg']}"
-
-
 def _one_line(error: ErrorDetails) -> str:
     """'group 1, filter 2 (Last used app): ...' from one pydantic error."""
     loc, kind = list(error["loc"]), error["type"]
@@ -132,19 +107,7 @@ def _one_line(error: ErrorDetails) -> str:
             return f"{where}: must be an object with 'match' and 'filters'"
     elif not loc and kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"a segment definition must be a JSON object, not {type(error.get('input')).__name__}"
-    if kind in ("value_error", "assertion_error"):
-        return f"{where}: {(error.get('ctx') or {}).get('error', error['msg'])}"
-    if not loc:
-        return f"{where}: {error['msg']}"
-    return f"{where}: {_field_message(kind, str(loc[0]), error)}"
-
-
-MAX_MESSAGE = 300
-
-
-def shortened(message: str) -> str:
-    """A message quoting a huge value stays readable: cut, with an ellipsis."""
-    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+    return f"{where}: {field_problem(error, loc)}"
 
 
 def parse_definition(document: Any) -> SegmentDefinition:

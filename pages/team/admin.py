@@ -5,7 +5,16 @@ from functools import partial
 
 import streamlit as st
 
-from core.access import AUDIT_ACTIONS, ROLES, audit_csv_stream, audit_log, details_text, members, set_role
+from core.access import (
+    AUDIT_ACTIONS,
+    ROLES,
+    audit_csv_stream,
+    audit_log,
+    details_text,
+    members,
+    remove_member,
+    set_role,
+)
 from core.errors import UserError
 from core.markup import plain
 from pages import download_link
@@ -30,6 +39,22 @@ def members_section(engine, actor) -> None:
                 st.error(f"{plain(error)}. Nothing was changed.")
             else:
                 st.success(f"{plain(email)} is now a {role}.")
+    with st.form("member_remove"):
+        who_col, button_col = st.columns(2, vertical_alignment="bottom")
+        leaving = who_col.selectbox("Member to remove", team["email"].tolist(), index=None, key="member_leaving")
+        if button_col.form_submit_button("Remove member"):
+            if leaving is None:
+                st.error("Choose the member to remove. Nothing was changed.")
+                return
+            try:
+                remove_member(leaving, engine, actor=actor)
+            except UserError as error:
+                st.error(f"{plain(error)}. Nothing was changed.")
+            else:
+                st.success(
+                    f"{plain(leaving)} was removed. If they sign in again while the allowed list admits them, "
+                    "they start over as a viewer."
+                )
 
 
 def audit_section(engine, actor) -> None:

@@ -31,7 +31,7 @@ def _send_demo_campaign(engine) -> int:
     campaign = launch(spec, engine, now=launched)
     status = worker.WorkerStatus(last_refresh="9999-12-31")  # no score refresh in this journey
     sent = worker.run_cycle(engine, now=launched + timedelta(seconds=1), status=status)  # dispatch and deliver
-    assert sent.sent > 0 and not sent.errors
+    assert sent.delivered.sent > 0 and not sent.errors
     answered = worker.run_cycle(engine, now=utcnow(), status=status)  # the demo's users answer since
     assert answered.demo_conversions > 0 and not answered.errors
     return campaign
