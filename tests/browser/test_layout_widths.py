@@ -91,6 +91,7 @@ def test_the_screens_get_the_whole_width(page, width):
 
 # Tables that may scroll sideways at this width (their first column stays pinned), by first header.
 SCROLLING_TABLES = {800: {"User id"}, 1280: set()}  # the Segments sample: nine columns
+LAZY_ELEMENTS_LOADED = "() => !document.querySelector('[data-testid=stMain] [data-testid=stSkeleton]')"
 TABLES_CUT = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]')]
     .filter(frame => { const grid = frame.querySelector('.dvn-scroller'); return grid && grid.scrollWidth > grid.clientWidth; })
     .map(frame => frame.querySelector('table[role=grid] thead th').textContent.trim())"""
@@ -105,6 +106,8 @@ def test_tables_show_every_column(page, likely_buyers, screen, width):
     page.goto(f"{path}?{likely_buyers}" if with_selection else path)
     wait_for_app(page)
     page.get_by_text(drawn, exact=True).first.wait_for()
+    # A grid's code loads lazily: until it has, its place holds a skeleton and no stDataFrame yet.
+    page.wait_for_function(LAZY_ELEMENTS_LOADED)
     frames = page.get_by_test_id("stDataFrame").all()
     assert len(frames) >= 2
     for frame in frames:
