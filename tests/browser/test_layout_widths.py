@@ -11,7 +11,7 @@ import pytest
 
 from core import predictions as P
 from core.db import get_engine
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import screenshot, wait_for_app, wait_for_lazy_elements
 
 WIDTHS = [800, 1280]
 # The key texts a marketer reads: figures and their labels, buttons, widget labels and headings.
@@ -91,7 +91,6 @@ def test_the_screens_get_the_whole_width(page, width):
 
 # Tables that may scroll sideways at this width (their first column stays pinned), by first header.
 SCROLLING_TABLES = {800: {"User id"}, 1280: set()}  # the Segments sample: nine columns
-LAZY_ELEMENTS_LOADED = "() => !document.querySelector('[data-testid=stMain] [data-testid=stSkeleton]')"
 TABLES_CUT = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]')]
     .filter(frame => { const grid = frame.querySelector('.dvn-scroller'); return grid && grid.scrollWidth > grid.clientWidth; })
     .map(frame => frame.querySelector('table[role=grid] thead th').textContent.trim())"""
@@ -106,8 +105,7 @@ def test_tables_show_every_column(page, likely_buyers, screen, width):
     page.goto(f"{path}?{likely_buyers}" if with_selection else path)
     wait_for_app(page)
     page.get_by_text(drawn, exact=True).first.wait_for()
-    # A grid's code loads lazily: until it has, its place holds a skeleton and no stDataFrame yet.
-    page.wait_for_function(LAZY_ELEMENTS_LOADED)
+    wait_for_lazy_elements(page)  # else a grid still loading is a skeleton, not yet an stDataFrame
     frames = page.get_by_test_id("stDataFrame").all()
     assert len(frames) >= 2
     for frame in frames:
