@@ -32,10 +32,12 @@ run: setup
 test: $(DEV_STAMP)
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		echo "==> Chromium is not installed: the browser journeys are skipped (apt-get install chromium; .ci/run does)"
-	$(PY) -m pytest
+	@# The first pass is SQLite: the tests pick PostgreSQL whenever LIKELY_TEST_POSTGRES is set
+	@# (.ci/run exports it), and no test may reach whatever database DATABASE_URL names.
+	env -u LIKELY_TEST_POSTGRES -u DATABASE_URL $(PY) -m pytest
 	@if [ -n "$$LIKELY_TEST_POSTGRES" ]; then \
 		echo "==> the suite again, every database on PostgreSQL ($$LIKELY_TEST_POSTGRES)"; \
-		$(PY) -m pytest -m "not browser"; \
+		env -u DATABASE_URL $(PY) -m pytest -m "not browser"; \
 	else \
 		echo "==> LIKELY_TEST_POSTGRES is not set: the PostgreSQL run is skipped (.ci/run sets it)"; \
 	fi

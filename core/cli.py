@@ -53,8 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
+    if not args.database_url:
+        return _run(args, argv)
+    # The override lasts for this command only: a caller in the same process (the tests, or a
+    # process that spawns children inheriting its environment) must not find DATABASE_URL changed.
+    before = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = args.database_url
+    try:
+        return _run(args, argv)
+    finally:
+        if before is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = before
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """The command's exit code; every failure becomes one line on stderr."""
     try:
         return int(args.handler(args) or 0)
     except UserError as error:

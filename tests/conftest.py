@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from contextlib import contextmanager
 
@@ -71,6 +72,19 @@ def close_engine(engine: Engine) -> None:
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """Put `__main__` back after each test.
+
+    Streamlit's script runner (AppTest included) installs the page it runs as `sys.modules["__main__"]`
+    and leaves it there. A multiprocessing 'spawn' child re-runs the parent's `__main__` file before
+    anything else, so a later test that spawns would run app.py in every child, where it opens
+    DATABASE_URL: slow at best, and a child that dies before doing its work at worst."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")

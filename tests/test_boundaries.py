@@ -9,6 +9,7 @@ runs on SQLite and, with LIKELY_TEST_POSTGRES set, on PostgreSQL.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -362,8 +363,6 @@ def test_a_file_that_is_not_a_usable_database_is_refused_untouched(databases, ca
 
 @sqlite_only
 def test_a_read_only_sqlite_file_is_refused_untouched(databases, capsys, monkeypatch):
-    import os
-
     from tests.conftest import close_engine, open_engine
 
     url = databases.new("readonly")
@@ -466,3 +465,17 @@ def test_a_database_url_that_cannot_be_used_gets_one_line(capsys, url, message):
     outcome = run_cli(["--database-url", url, "segment", "list"], capsys)
     assert outcome.code == 2
     assert message in outcome.error_line
+
+
+@pytest.mark.parametrize("before", [None, "sqlite:///{tmp}/elsewhere.db"], ids=["unset", "set"])
+def test_database_url_overrides_the_environment_for_its_command_only(small_app, capsys, monkeypatch, tmp_path, before):
+    before = before and before.replace("{tmp}", str(tmp_path))
+    if before is None:
+        monkeypatch.delenv("DATABASE_URL")
+    else:
+        monkeypatch.setenv("DATABASE_URL", before)
+    url = small_app.url.render_as_string(hide_password=False)
+    outcome = run_cli(["--database-url", url, "segment", "list"], capsys)
+    assert outcome.code == 0 and "Everyone" in outcome.out
+    assert os.environ.get("DATABASE_URL") == before
+    assert not (tmp_path / "elsewhere.db").exists()

@@ -205,6 +205,14 @@ def wait_for_app(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector(idle, state="attached", timeout=timeout_ms)
 
 
+def wait_for_lazy_elements(page, timeout_ms: int = 30_000) -> None:
+    """Wait until every element on the screen has its code: Streamlit loads a grid's or a chart's
+    lazily and shows a skeleton in its place meanwhile, so an idle app may not have drawn it yet."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stMain] [data-testid=stSkeleton]')", timeout=timeout_ms
+    )
+
+
 def full_height(page, cap: int = 8_000) -> int:
     """The height the viewport needs to show the whole page (Streamlit scrolls inside stMain)."""
     return min(

@@ -20,7 +20,7 @@ from core.db import get_engine
 from core.timeutil import screen_time, utcnow
 from pages import users
 from tests.browser import ui
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import screenshot, wait_for_app, wait_for_lazy_elements
 from tests.definitions import LAPSED_2_WEEKS as LAPSED
 
 SEGMENT = "Lapsed users - 2 weeks"
@@ -131,6 +131,7 @@ def test_lapsed_users_get_a_weekly_push_on_thursday_evening(page, engine):
     ui.press(page, hour, "ArrowUp", "Tab")
     page.get_by_text("Every week on Thursday at 17:45, in each user's local time zone").first.wait_for()
     page.get_by_role("heading", name="When this audience uses the app").wait_for()
+    wait_for_lazy_elements(page)
     charts = page.get_by_test_id("stPlotlyChart")
     assert charts.count() >= 2
     page.get_by_text(re.compile(r"Sessions by local hour of day \(Thursday, [\d,]+ sessions\)")).wait_for()

@@ -11,7 +11,7 @@ import pytest
 
 from core import predictions as P
 from core.db import get_engine
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import screenshot, wait_for_app, wait_for_lazy_elements
 
 WIDTHS = [800, 1280]
 # The key texts a marketer reads: figures and their labels, buttons, widget labels and headings.
@@ -105,6 +105,7 @@ def test_tables_show_every_column(page, likely_buyers, screen, width):
     page.goto(f"{path}?{likely_buyers}" if with_selection else path)
     wait_for_app(page)
     page.get_by_text(drawn, exact=True).first.wait_for()
+    wait_for_lazy_elements(page)  # else a grid still loading is a skeleton, not yet an stDataFrame
     frames = page.get_by_test_id("stDataFrame").all()
     assert len(frames) >= 2
     for frame in frames:
