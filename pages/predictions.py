@@ -469,7 +469,8 @@ st.divider()
 st.subheader("Tier playbook")
 playbook_section(prediction)
 st.divider()
-trust_left, trust_right = st.columns([2, 3], gap="large")
+with st.container(key="trust"):  # layout.css stacks these two below 1000 px: Drivers needs the width
+    trust_left, trust_right = st.columns([2, 3], gap="large")
 with trust_left:
     st.subheader("Calibration")
     calibration_section(prediction)
