@@ -381,13 +381,14 @@ def builder() -> None:
             st.markdown("##### Exclude users who match")
             exclude = _render_section("exclude", state)
         with st.container(border=True):
-            kind_col, target_col, button_col = st.columns([3, 3, 2], vertical_alignment="bottom")
-            kind_col.selectbox("Filter", list(LABELS), key="seg_new_type", format_func=LABELS.get)
+            # Fixed widths that hold the longest filter name whole; on a narrow screen the row wraps.
+            row = st.container(horizontal=True, vertical_alignment="bottom")
+            row.selectbox("Filter", list(LABELS), key="seg_new_type", format_func=LABELS.get, width=250)
             targets = _targets(state)
             if st.session_state.get("seg_new_target") not in targets:
                 st.session_state["seg_new_target"] = targets[0]
-            target_col.selectbox("Add to", targets, key="seg_new_target", format_func=partial(_target_label, state))
-            button_col.button("Add filter", key="seg_add_filter", on_click=_add_filter, type="primary")
+            row.selectbox("Add to", targets, key="seg_new_target", format_func=partial(_target_label, state), width=190)
+            row.button("Add filter", key="seg_add_filter", on_click=_add_filter, type="primary")
             if st.session_state.get("seg_add_error"):
                 st.warning(st.session_state["seg_add_error"])
 

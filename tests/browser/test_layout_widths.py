@@ -11,6 +11,7 @@ import pytest
 
 from core import predictions as P
 from core.db import get_engine
+from tests.browser import ui
 from tests.browser.conftest import screenshot, wait_for_app, wait_for_lazy_elements
 
 WIDTHS = [800, 1280]
@@ -72,8 +73,20 @@ def test_no_key_text_is_cut_off(page, likely_buyers, screen, width):
     assert page.evaluate(PAST_THE_EDGE, KEY_TEXT) == []
     readme = None
     if (screen, width) == ("segments", 800):  # the README shows the builder on a small laptop, navigation included
-        readme = (page.get_by_test_id("stHeader"), page.get_by_test_id("stDownloadButton"))
+        readme = (page.get_by_test_id("stHeader"), page.get_by_test_id("likelyDownload"))
     screenshot(page, f"layout-{screen}-{width}", readme=readme)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_longest_filter_name_shows_whole_where_filters_are_added(page, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto("/segments")
+    wait_for_app(page)
+    ui.choose(page, "Filter", "Event likelihood category")
+    chosen = ui.widget(page, "stSelectbox", "Filter").locator("input")
+    value, needs, has = chosen.evaluate("input => [input.value, input.scrollWidth, input.clientWidth]")
+    assert value == "Event likelihood category" and needs <= has
+    assert page.evaluate(PAST_THE_EDGE, KEY_TEXT) == []
 
 
 @pytest.mark.parametrize("width", WIDTHS)
