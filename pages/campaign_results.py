@@ -10,7 +10,7 @@ from core.campaigns import results as R
 from core.errors import UserError
 from core.markup import plain
 from core.timeutil import utcnow
-from pages.uplift_table import uplift_table
+from pages import uplift_table
 
 GROUP_COLOURS = {"Treated": "#2e7d32", "Control": "#9e9e9e"}
 
@@ -44,7 +44,7 @@ def _table(frame: pd.DataFrame, label: str) -> None:
     if frame.empty:
         return
     number = st.column_config.NumberColumn
-    uplift_table(
+    uplift_table.show(
         frame.rename(columns={"group": label}),
         {
             "converted_treated": number("converted (treated)", format="localized"),

@@ -8,7 +8,7 @@ from core.campaigns.results import evidence_for_prediction
 from core.errors import UserError
 from core.markup import plain
 from core.timeutil import utcnow
-from pages.uplift_table import uplift_table
+from pages import uplift_table
 
 
 def measured_in_campaigns(engine, prediction_id: int, event: str) -> None:
@@ -26,7 +26,7 @@ def measured_in_campaigns(engine, prediction_id: int, event: str) -> None:
         )
         return
     number = st.column_config.NumberColumn
-    uplift_table(
+    uplift_table.show(
         evidence.drop(columns=["rate_treated", "rate_control"]),
         {
             "offer": st.column_config.TextColumn("offer sent"),

@@ -9,7 +9,7 @@ import streamlit as st
 PERCENT_COLUMNS = ("rate_treated", "rate_control", "uplift", "uplift_low", "uplift_high")
 
 
-def uplift_table(frame: pd.DataFrame, column_config: dict | None = None) -> None:
+def show(frame: pd.DataFrame, column_config: dict | None = None) -> None:
     """`frame`'s rows with its rates and uplift shown in points; `column_config` adds or relabels columns."""
     shown = frame.copy()
     for column in PERCENT_COLUMNS:
