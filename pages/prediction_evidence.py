@@ -26,14 +26,17 @@ def measured_in_campaigns(engine, prediction_id: int, event: str) -> None:
         )
         return
     number = st.column_config.NumberColumn
-    uplift_table.show(
-        evidence.drop(columns=["rate_treated", "rate_control"]),
+    uplift_table.show(  # the verdicts are sentences: they follow the table, where they read whole
+        evidence.drop(columns=["rate_treated", "rate_control", "verdict"]),
         {
+            "campaign": st.column_config.TextColumn("campaign", pinned=True),
             "offer": st.column_config.TextColumn("offer sent"),
-            "playbook_discount": number("playbook discount", format="%.0f%%"),
-            "uplift": number("measured uplift (pts)", format="%+.2f"),
+            "playbook_discount": number("playbook", format="%.0f%%", help="The discount the tier playbook suggests"),
+            "uplift": number("uplift (pts)", format="%+.2f", help="Measured against the campaign's control group"),
         },
     )
+    for row in evidence.itertuples():
+        st.markdown(f"- **{plain(row.campaign)}, {row.tier}**: {plain(row.verdict)}")
     st.caption(
         f"Uplift: the extra share of each tier that performed '{event}' within the campaign's window, "
         "messaged against held out. The playbook assumes a larger discount pays off lower down the scale; "

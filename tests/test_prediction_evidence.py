@@ -75,6 +75,8 @@ def test_predictions_page_shows_the_measured_uplift_per_tier(trained_app):
     expected = evidence_for_prediction(full.id, trained_app)
     assert shown["tier"].tolist() == expected["tier"].tolist()
     assert shown["uplift"].tolist() == pytest.approx((expected["uplift"].astype(float) * 100).tolist(), nan_ok=True)
+    verdicts = [m.value for m in at.markdown if m.value.startswith("- **On the prediction, ")]
+    assert verdicts == [f"- **On the prediction, {row.tier}**: {row.verdict}" for row in expected.itertuples()]
 
 
 def test_predictions_page_without_campaigns_explains_the_section(trained_app):

@@ -103,7 +103,8 @@ def test_the_screens_get_the_whole_width(page, width):
 
 
 # Tables that may scroll sideways at this width (their first column stays pinned), by first header.
-SCROLLING_TABLES = {800: {"User id"}, 1280: set()}  # the Segments sample: nine columns
+# The Segments sample (nine columns), and Measured in campaigns (ten, with campaign names of any length).
+SCROLLING_TABLES = {800: {"User id", "campaign"}, 1280: set()}
 # The tables each screen must show, by first header.
 TABLES = {"predictions": {"Trait"}, "segments": {"Filter", "Channel", "Tier", "User id"}, "data": {"Event", "Platform"}}
 FIRST_HEADERS = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]')]
