@@ -268,6 +268,13 @@ def frame_batches(frame, rows: int = 100_000) -> Iterable[list[pa.Array]]:
         yield [_as_text(part[name]) for name in part.columns]
 
 
+def text_columns(rows: Sequence[Sequence]) -> list[pa.Array]:
+    """Rows (tuples) as one text column per field: None is an empty cell, any other value its str()."""
+    return [
+        pa.array([None if v is None else str(v) for v in column], pa.string()) for column in zip(*rows, strict=True)
+    ]
+
+
 def _as_text(series) -> pa.Array:
     values = series.astype(object).where(series.notna(), None).tolist()
     return pa.array([None if v is None else str(v) for v in values], pa.string())

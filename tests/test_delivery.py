@@ -3,6 +3,8 @@ against real servers on localhost (an HTTP server, aiosmtpd, the demo table)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import socket
 import ssl
@@ -10,10 +12,11 @@ import subprocess
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core import access
 from core.access import Actor
+from core.campaigns import outbox_export
 from core.delivery import outbox
 from core.delivery.config import (
     DeliverySettings,
@@ -107,6 +110,37 @@ def webhook(receiver, timeout: float = 1.0) -> dict:
 
 def deliver(engine, connectors, now=NOW):
     return outbox.deliver_due(engine, now, connectors, rng=random.Random(1))
+
+
+# ---------------------------------------------------------------- the Outbox CSV
+
+
+def test_the_outbox_csv_holds_every_message_with_its_delivery_status_made_a_batch_at_a_time(
+    demo_engine, receiver, monkeypatch
+):
+    monkeypatch.setattr(outbox_export, "BATCH_ROWS", 7)
+    ids = queue_messages(demo_engine, 20)
+    deliver(demo_engine, webhook(receiver))
+    with demo_engine.begin() as connection:
+        connection.execute(
+            update(OutboxMessage).where(OutboxMessage.id == ids[0]).values(status="failed", last_error="=cmd() bounced")
+        )
+        campaign = connection.execute(select(OutboxMessage.campaign_id).where(OutboxMessage.id == ids[0])).scalar()
+    chunks = list(outbox_export.outbox_csv_stream(demo_engine, campaign, actor=Actor("ana@x.io", "analyst")))
+    assert len(chunks) == 1 + 3  # the header, then 20 messages in batches of 7
+    rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode("utf-8"))))
+    assert list(rows[0]) == [
+        "id", "campaign", "occurrence", "user", "time_zone", "channel", "variant", "send_at_utc",
+        "status", "attempts", "sent_at_utc", "last_error", "title", "body",
+    ]  # fmt: skip
+    by_id = {int(row["id"]): row for row in rows}
+    assert sorted(by_id) == ids
+    stored = statuses(demo_engine)
+    assert {i: (row["status"], int(row["attempts"])) for i, row in by_id.items()} == {i: stored[i][:2] for i in ids}
+    assert [row["status"] for row in rows].count("sent") == 19
+    assert by_id[ids[0]]["last_error"] == "'=cmd() bounced"  # formula-safe, like every CSV
+    assert by_id[ids[1]]["body"] == "Tom & Jerry <script>alert(1)</script>\nSecond line"
+    assert by_id[ids[1]]["sent_at_utc"] and by_id[ids[0]]["variant"] == ""
 
 
 # ---------------------------------------------------------------- webhook

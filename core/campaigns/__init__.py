@@ -9,7 +9,7 @@ frequency cap and quiet hours), dispatch (outbox).
 
 from core.campaigns.audience import CAMPAIGN_CHANNELS, PLATFORMS, reachable_user_ids, users_frame
 from core.campaigns.coverage import Coverage, audience_coverage, check_coverage, last_used_window
-from core.campaigns.dispatch import DispatchReport, dispatch, outbox_frame
+from core.campaigns.dispatch import DispatchReport, dispatch
 from core.campaigns.limits import SURFACES, copy_warnings, device_view, payload_errors, truncate
 from core.campaigns.personalise import DEFAULT_OFFERS, CompiledMessage, copy_for_tier, template_problems
 from core.campaigns.rules import (
@@ -76,7 +76,6 @@ __all__ = [
     "launch",
     "list_campaigns",
     "next_sends",
-    "outbox_frame",
     "payload_errors",
     "quiet_hours",
     "reachable_user_ids",

@@ -337,23 +337,3 @@ def _write(engine: Engine, rows: list[tuple], report: DispatchReport, on_batch) 
 def _sql_row(row: tuple) -> tuple:
     # The DBAPI path bypasses SQLAlchemy's type handling: store datetimes as SQLite text.
     return tuple(v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in row)
-
-
-def outbox_frame(
-    engine: Engine | None = None, campaign_id: int | None = None, limit: int | None = None
-) -> pd.DataFrame:
-    """Outbox rows (newest first) with the campaign's name, for display and CSV export."""
-    sql = (
-        "SELECT o.id, c.name AS campaign, o.occurrence, o.user_id, u.external_id, u.timezone, o.channel, "
-        "o.send_at AS send_at_utc, o.title, o.body, o.created_at "
-        "FROM outbox o JOIN campaigns c ON c.id = o.campaign_id JOIN users u ON u.id = o.user_id"
-    )
-    params: dict = {}
-    if campaign_id is not None:
-        sql += " WHERE o.campaign_id = :c"
-        params["c"] = campaign_id
-    sql += " ORDER BY o.send_at DESC, o.id DESC"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    with (engine or get_engine()).connect() as connection:
-        return pd.read_sql_query(text(sql), connection, params=params)

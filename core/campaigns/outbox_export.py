@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select
 
 from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
-from core.campaigns.dispatch import outbox_frame
-from core.csvout import frame_csv_chunks
+from core.csvout import csv_chunks, text_columns
+from core.delivery.outbox import messages_query
+
+BATCH_ROWS = 50_000
 
 
 def outbox_csv_stream(engine: Engine, campaign_id: int | None = None, *, actor: Actor = LOCAL_ADMIN) -> Iterator[bytes]:
-    """Every outbox row of one campaign (or of all) as UTF-8 CSV chunks, through the one CSV writer;
-    audited once the last chunk is made."""
+    """Every message of one campaign (or of all), with its delivery status, as UTF-8 CSV chunks made
+    as they are read (one streamed query, a batch at a time); audited once the last chunk is made.
+    Every cell is written as text, so campaign names and copy are neutralised."""
     require(actor, Permission.EXPORT)
-    rows = outbox_frame(engine, campaign_id)
+    query = messages_query(campaign_id)
     target = "outbox" if campaign_id is None else f"outbox of campaign {campaign_id}"
-    return frame_csv_chunks(rows, done=lambda count: audit(engine, actor, "export", target, rows=count))
+    return csv_chunks(
+        list(query.selected_columns.keys()),
+        _batches(engine, query),
+        done=lambda rows: audit(engine, actor, "export", target, rows=rows),
+    )
+
+
+def _batches(engine: Engine, query: Select) -> Iterator[list]:
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(query)
+        for rows in result.partitions():
+            yield text_columns(rows)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine, Select, and_, bindparam, func, or_, select, update
 
 from core.access import LOCAL_ADMIN, Actor, Permission, audit_entry, require
 from core.db import session_scope
@@ -303,15 +303,18 @@ def failures(engine: Engine, campaign_id: int | None = None, limit: int = 1_000)
     return pd.DataFrame(rows, columns=["reason", "status", "messages", "latest_send_utc"])
 
 
-def recent_messages(engine: Engine, campaign_id: int | None = None, limit: int = 200) -> pd.DataFrame:
-    """The latest messages with their delivery status, newest send first."""
+def messages_query(campaign_id: int | None = None) -> Select:
+    """Messages with their delivery status, newest send first, of one campaign or of all: what the
+    Outbox view lists and what its CSV holds."""
     query = (
         select(
             OUTBOX.c.id,
             Campaign.name.label("campaign"),
             OUTBOX.c.occurrence,
             User.external_id.label("user"),
+            User.timezone.label("time_zone"),
             OUTBOX.c.channel,
+            OUTBOX.c.variant,
             OUTBOX.c.send_at.label("send_at_utc"),
             OUTBOX.c.status,
             OUTBOX.c.attempts,
@@ -323,10 +326,13 @@ def recent_messages(engine: Engine, campaign_id: int | None = None, limit: int =
         .join(Campaign, Campaign.id == OUTBOX.c.campaign_id)
         .join(User, User.id == OUTBOX.c.user_id)
         .order_by(OUTBOX.c.send_at.desc(), OUTBOX.c.id.desc())
-        .limit(limit)
     )
-    if campaign_id is not None:
-        query = query.where(OUTBOX.c.campaign_id == campaign_id)
+    return query if campaign_id is None else query.where(OUTBOX.c.campaign_id == campaign_id)
+
+
+def recent_messages(engine: Engine, campaign_id: int | None = None, limit: int = 200) -> pd.DataFrame:
+    """The latest `limit` messages (see messages_query)."""
+    query = messages_query(campaign_id).limit(limit)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     return pd.DataFrame(rows, columns=list(query.selected_columns.keys()))
