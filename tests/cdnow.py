@@ -4,8 +4,8 @@ The log ships inside the PyPI package `lifetimes` (lifetimes/datasets/CDNOW_mast
 customer id, date YYYYMMDD, number of CDs, dollar value). We never install that package
 (it breaks on our pandas); we read the file out of its wheel:
 
-    pip download --no-deps lifetimes==0.11.3 -d /tmp/lt
-    python -m tests.cdnow /tmp/lt out.csv
+    pip download --no-deps lifetimes==0.11.3 -d .venv/datasets   # `make test` does this
+    python -m tests.cdnow .venv/datasets out.csv
 
 Each line becomes `user_id,event,timestamp,value` = `c<id>,purchase,YYYY-MM-DD,<dollars>`:
 purchases only, day precision, no sessions, no profiles.
@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 MEMBER = "lifetimes/datasets/CDNOW_master.txt"
-WHEEL_FOLDERS = (Path("/tmp/lt"),)
+# Where `make test` downloads it (inside the git-ignored virtualenv), or by hand.
+WHEEL_FOLDERS = (Path(__file__).resolve().parent.parent / ".venv" / "datasets", Path("/tmp/lt"))
 
 
 def find_wheel(folders: tuple[Path, ...] = WHEEL_FOLDERS) -> Path | None:
