@@ -145,7 +145,10 @@ def cdnow_db(databases, tmp_path_factory) -> str:
     return url
 
 
-@pytest.mark.skipif(WHEEL is None, reason="no CDNOW data: `make test` downloads it (pip download --no-deps lifetimes==0.11.3 -d .venv/datasets)")
+@pytest.mark.skipif(
+    WHEEL is None,
+    reason="no CDNOW data: `make test` downloads it (pip download --no-deps lifetimes==0.11.3 -d .venv/datasets)",
+)
 @pytest.mark.parametrize("window_days", [30, 60, 90])
 def test_on_cdnow_the_product_matches_the_classics_and_adds_up(cdnow_db, window_days):
     from tests.conftest import close_engine, open_engine
