@@ -7,8 +7,10 @@ after it is sent, and every request makes the file afresh (an export is audited 
 
 Offers live in this process, beside the Streamlit sessions that make them (Streamlit keeps its own
 sessions and media in memory too, so a deployment already routes a browser to one process). An
-offer ends `OFFER_TTL_S` after it was last made; a page makes it again on every run, so an open
-page's link keeps working, and a link copied out of the app stops working soon after.
+offer ends `OFFER_TTL_S` after it was last made; a page makes it again on every run. A link is
+clicked in the page that shows it, so the limit is a working day: a tab left open over lunch still
+downloads (a dead link's click fails in the browser's download list, with no page to explain it),
+while a link copied out of the app stops working by the next morning.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
-OFFER_TTL_S = 30 * 60
+OFFER_TTL_S = 8 * 60 * 60
 MAX_OFFERS = 10_000  # beyond this the oldest offers end first: memory stays bounded whatever happens
 ROUTE = "/downloads/{token}/{name}"
 
