@@ -256,25 +256,8 @@ def _positions_mask(size: int, positions: np.ndarray) -> pa.Array:
     return pa.array(mask)
 
 
-def frame_csv_chunks(frame, done: Callable[[int], None] | None = None) -> Iterator[bytes]:
-    """A pandas frame as CSV chunks (see `csv_chunks`), every cell treated as user text (neutralised)."""
-    return csv_chunks([str(name) for name in frame.columns], frame_batches(frame), done=done)
-
-
-def frame_batches(frame, rows: int = 100_000) -> Iterable[list[pa.Array]]:
-    """A pandas frame as batches of string columns (None and NaN become empty cells)."""
-    for start in range(0, len(frame), rows):
-        part = frame.iloc[start : start + rows]
-        yield [_as_text(part[name]) for name in part.columns]
-
-
 def text_columns(rows: Sequence[Sequence]) -> list[pa.Array]:
     """Rows (tuples) as one text column per field: None is an empty cell, any other value its str()."""
     return [
         pa.array([None if v is None else str(v) for v in column], pa.string()) for column in zip(*rows, strict=True)
     ]
-
-
-def _as_text(series) -> pa.Array:
-    values = series.astype(object).where(series.notna(), None).tolist()
-    return pa.array([None if v is None else str(v) for v in values], pa.string())

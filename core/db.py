@@ -87,6 +87,13 @@ def init_db(engine: Engine) -> None:
     migrations.ensure_schema(engine)
 
 
+def streamed_rows(engine: Engine, query, rows_per_batch: int) -> Iterator[Sequence]:
+    """A query's rows, a batch at a time from one streamed cursor: memory stays flat whatever the size."""
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=rows_per_batch).execute(query)
+        yield from result.partitions()
+
+
 @contextmanager
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""

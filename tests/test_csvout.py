@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from core.csvout import CsvWriter, fixed_decimals, frame_csv_chunks, neutralise, write_csv
+from core.csvout import CsvWriter, csv_chunks, fixed_decimals, neutralise, text_columns, write_csv
 
 TRICKY = [
     "plain",
@@ -77,6 +77,9 @@ def test_fixed_decimals_print_like_python_format(value):
     assert fixed_decimals(np.array([value])).to_pylist() == [expected]
 
 
-def test_a_frame_is_written_with_every_cell_neutralised():
-    frame = pd.DataFrame({"campaign": ["=1+1", "Spring"], "title": ["Hi, you", None], "user_id": [7, 8]})
-    assert b"".join(frame_csv_chunks(frame)).decode() == 'campaign,title,user_id\r\n\'=1+1,"Hi, you",7\r\nSpring,,8\r\n'
+def test_database_rows_are_written_as_text_with_every_cell_neutralised():
+    rows = [("=1+1", "Hi, you", 7, datetime(2030, 1, 3, 17, 0)), ("Spring", None, -8, None)]
+    chunks = csv_chunks(["campaign", "title", "user_id", "sent_at"], [text_columns(rows)])
+    assert b"".join(chunks).decode() == (
+        "campaign,title,user_id,sent_at\r\n'=1+1,\"Hi, you\",7,2030-01-03 17:00:00\r\nSpring,,'-8,\r\n"
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine
 
 from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.csvout import csv_chunks, text_columns
+from core.db import streamed_rows
 from core.delivery.outbox import messages_query
 
 BATCH_ROWS = 50_000
@@ -22,13 +23,6 @@ def outbox_csv_stream(engine: Engine, campaign_id: int | None = None, *, actor: 
     target = "outbox" if campaign_id is None else f"outbox of campaign {campaign_id}"
     return csv_chunks(
         list(query.selected_columns.keys()),
-        _batches(engine, query),
+        (text_columns(rows) for rows in streamed_rows(engine, query, BATCH_ROWS)),
         done=lambda rows: audit(engine, actor, "export", target, rows=rows),
     )
-
-
-def _batches(engine: Engine, query: Select) -> Iterator[list]:
-    with engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(query)
-        for rows in result.partitions():
-            yield text_columns(rows)

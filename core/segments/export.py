@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from core import models
 from core.access import LOCAL_ADMIN, Actor, Permission, audit, require
 from core.csvout import FORMULA_STARTS, CsvWriter, csv_chunks, neutralise, open_output
-from core.db import get_engine
+from core.db import get_engine, streamed_rows
 from core.segments.columnar import NAT, to_us
 from core.segments.definition import SegmentDefinition, predictions_used
 from core.segments.evaluator import evaluator_for
@@ -169,23 +169,21 @@ def _chunks_via_sql(
     query = query.where(where_clause(definition, as_naive_utc(now))).order_by(models.User.__table__.c.id)
     width = len(EXPORT_COLUMNS)
     tiers = {name: code for code, name in enumerate(TIER_NAMES)}
-    with engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, yield_per=CHUNK_USERS).execute(query)
-        for rows in result.partitions():
-            columns = list(zip(*rows, strict=True))
-            text = {name: pa.array(columns[k], pa.string()) for k, name in enumerate(_TEXT_NAMES)}
-            times = {
-                "created_us": to_us(columns[7]),
-                "first_used_us": to_us(columns[8]),
-                "last_used_us": to_us(columns[9]),
-            }
-            flags = {"push_opt_in": _tri_state(columns[11]), "email_opt_in": _tri_state(columns[12])}
-            score_columns = []
-            for k in range(len(used)):
-                score = np.array([np.nan if v is None else v for v in columns[width + 2 * k]], dtype=float)
-                codes = np.array([tiers.get(v, -1) for v in columns[width + 2 * k + 1]], dtype=np.int8)
-                score_columns.append((score, codes))
-            yield _batch(text, times, np.asarray(columns[10], dtype=np.int64), flags, score_columns)
+    for rows in streamed_rows(engine, query, CHUNK_USERS):
+        columns = list(zip(*rows, strict=True))
+        text = {name: pa.array(columns[k], pa.string()) for k, name in enumerate(_TEXT_NAMES)}
+        times = {
+            "created_us": to_us(columns[7]),
+            "first_used_us": to_us(columns[8]),
+            "last_used_us": to_us(columns[9]),
+        }
+        flags = {"push_opt_in": _tri_state(columns[11]), "email_opt_in": _tri_state(columns[12])}
+        score_columns = []
+        for k in range(len(used)):
+            score = np.array([np.nan if v is None else v for v in columns[width + 2 * k]], dtype=float)
+            codes = np.array([tiers.get(v, -1) for v in columns[width + 2 * k + 1]], dtype=np.int8)
+            score_columns.append((score, codes))
+        yield _batch(text, times, np.asarray(columns[10], dtype=np.int64), flags, score_columns)
 
 
 def _text_flags(header: list[str]) -> list[bool]:
