@@ -77,6 +77,21 @@ def _run(args: list[str], env: dict) -> None:
     subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
+def wait_until_healthy(base: str, process: subprocess.Popen, log_path: Path, seconds: float = 90) -> None:
+    """Return once the server at `base` answers its health check; fail if `process` ends or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            pytest.fail(f"the app did not start; see {log_path}")
+        time.sleep(0.3)
+
+
 def start_app(database_url: str, log_name: str):
     """Start the web server (server.py: the app and its download route) on a free port; yields a
     LiveApp once /_stcore/health says ok."""
@@ -98,18 +113,8 @@ def start_app(database_url: str, log_name: str):
         stderr=subprocess.STDOUT,
     )
     base = f"http://localhost:{port}"
-    deadline = time.monotonic() + 90
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail(f"the app did not start; see {log_path}")
-            time.sleep(0.3)
+        wait_until_healthy(base, server, log_path)
         yield LiveApp(base, database_url, log_path)
     finally:
         server.terminate()

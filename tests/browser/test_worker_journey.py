@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +18,17 @@ from core.campaigns.audience import reachable_user_ids
 from core.db import make_engine
 from core.models import DemoDelivery, OutboxMessage
 from tests.browser import ui
-from tests.browser.conftest import ARTIFACTS, ROOT, LiveApp, _free_port, _run, open_page, screenshot, wait_for_app
+from tests.browser.conftest import (
+    ARTIFACTS,
+    ROOT,
+    LiveApp,
+    _free_port,
+    _run,
+    open_page,
+    screenshot,
+    wait_for_app,
+    wait_until_healthy,
+)
 from tests.definitions import IOS_ONLY
 
 CAMPAIGN = "Welcome back - now"
@@ -49,16 +58,7 @@ def served(tmp_path_factory):
             stderr=subprocess.STDOUT,
         )
         base = f"http://localhost:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline and launcher.poll() is None, f"serve did not start; see {log_path}"
-            time.sleep(0.3)
+        wait_until_healthy(base, launcher, log_path)
         yield LiveApp(base, url, log_path), engine, launcher
         if launcher.poll() is None:
             launcher.kill()
